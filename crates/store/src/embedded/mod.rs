@@ -1,0 +1,330 @@
+//! The embedded backend: one redb file per tenant in the data directory.
+//!
+//! Zero setup and durable: a write is acknowledged only after its transaction is
+//! committed with redb's immediate durability (fsync), and concurrent writes share
+//! commits through a single writer thread (see `writer`). Id maps and counters are
+//! kept in memory (see `state`); reads run in redb read transactions on tokio's
+//! blocking pool, so long scans never stall the async runtime.
+
+mod codec;
+mod import;
+mod read;
+mod resolve;
+mod state;
+mod tables;
+mod txn;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use redb::{Database, DatabaseError};
+use tephra_core::{validate_id, Event, Item, ItemPatch, User, UserPatch, ValidationError};
+use tokio::sync::{mpsc, oneshot};
+
+use self::state::{Index, Staged};
+use self::txn::{Op, Outcome};
+use self::writer::Request;
+use crate::{
+    validate_events, validate_items, validate_users, IdMaps, ImportSession, Result, Seq, Store,
+    StoreCounts, StoreError, StoredEvent,
+};
+
+/// Name of the store file inside a tenant's directory.
+pub const STORE_FILE_NAME: &str = "tephra.redb";
+
+/// A [`Store`] in a redb file at `<data_dir>/tenants/<tenant>/tephra.redb`.
+///
+/// Only one process (and one `EmbeddedStore`) may have a file open at a time; a
+/// second open fails with [`StoreError::Locked`]. Dropping the last handle (and
+/// the last import session) finishes pending writes and closes the file, so the
+/// same directory can be reopened right after.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.inner.shared.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the writer thread and the readers share.
+pub(crate) struct Shared {
+    db: Database,
+    path: PathBuf,
+    index: RwLock<Index>,
+}
+
+impl Shared {
+    /// Teaches the in-memory index what a committed transaction did.
+    fn merge(&self, staged: Staged) -> Result<()> {
+        self.index.write().merge(staged).inspect_err(|e| {
+            tracing::error!(error = %e, path = %self.path.display(), "in-memory index disagrees with the store file");
+        })
+    }
+}
+
+/// The store proper; dropping it stops the writer thread and closes the file.
+pub(crate) struct Inner {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what is queued and exit; waiting
+        // for it releases the file before the drop returns.
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!(path = %self.shared.path.display(), "the store's writer thread panicked");
+            }
+        }
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens the store of `tenant` under `data_dir`, creating directories and the
+    /// file as needed.
+    ///
+    /// Tenant names must be valid ids made only of ASCII letters, digits, `_` and
+    /// `-`, because they become directory names. Fails with
+    /// [`StoreError::Locked`] if the file is already open (in this or another
+    /// process), [`StoreError::UnsupportedVersion`] if another format version wrote
+    /// it, and [`StoreError::Corrupt`] if its id maps are inconsistent.
+    pub fn open(data_dir: &Path, tenant: &str) -> Result<Self> {
+        validate_tenant(tenant)?;
+        let dir = data_dir.join("tenants").join(tenant);
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            StoreError::Io(format!("creating the directory {}: {e}", dir.display()))
+        })?;
+        Self::open_file(&dir.join(STORE_FILE_NAME))
+    }
+
+    /// Opens (or creates) a store file at an explicit path.
+    pub fn open_file(path: &Path) -> Result<Self> {
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked(path.display().to_string()))
+            }
+            Err(e) => {
+                return Err(tables::db_error(&format!("opening {}", path.display()))(
+                    e.into(),
+                ))
+            }
+        };
+        let index = tables::init(&db)?;
+        let shared = Arc::new(Shared {
+            db,
+            path: path.to_owned(),
+            index: RwLock::new(index),
+        });
+        let (requests, writer) = writer::spawn(shared.clone())?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared,
+                requests: Some(requests),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.shared.path
+    }
+
+    /// Queues `op` for the next group commit and waits for its durable outcome.
+    async fn write(&self, op: Op) -> Result<Outcome> {
+        let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        requests
+            .send(Request::Write(op, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner.shared.db))
+            .await
+            .map_err(|e| StoreError::Io(format!("a read task failed: {e}")))?
+    }
+}
+
+/// Checks a tenant name: a valid id, restricted to characters safe in a path.
+fn validate_tenant(tenant: &str) -> Result<(), ValidationError> {
+    validate_id("tenant", tenant).map_err(|mut e| {
+        e.code = "invalid_tenant";
+        e
+    })?;
+    if !tenant
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ValidationError::field(
+            "invalid_tenant",
+            "tenant",
+            format!(
+                "tenant `{}` may only contain ASCII letters, digits, `_` and `-`, because it names a directory",
+                tenant.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The answer of the writer did not match the request: a bug, reported as such.
+fn unexpected(outcome: Outcome) -> StoreError {
+    StoreError::Io(format!("internal error: the writer answered {outcome:?}"))
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn upsert_items(&self, items: Vec<Item>) -> Result<Vec<u32>> {
+        validate_items(&items)?;
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.write(Op::UpsertItems(items)).await? {
+            Outcome::Indices(indices) => Ok(indices),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_item(&self, id: &str) -> Result<Option<Item>> {
+        let id = id.to_owned();
+        self.read(move |db| read::get(db, tables::ITEMS, &id, codec::decode_item))
+            .await
+    }
+
+    async fn patch_item(&self, id: &str, patch: ItemPatch) -> Result<Option<Item>> {
+        match self.write(Op::PatchItem(id.to_owned(), patch)).await? {
+            Outcome::Item(item) => Ok(item),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_item(&self, id: &str) -> Result<bool> {
+        match self.write(Op::DeleteItem(id.to_owned())).await? {
+            Outcome::Deleted(deleted) => Ok(deleted),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>> {
+        let after = after.map(str::to_owned);
+        self.read(move |db| {
+            read::list(
+                db,
+                tables::ITEMS,
+                after.as_deref(),
+                limit,
+                codec::decode_item,
+            )
+        })
+        .await
+    }
+
+    async fn upsert_users(&self, users: Vec<User>) -> Result<Vec<u32>> {
+        validate_users(&users)?;
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.write(Op::UpsertUsers(users)).await? {
+            Outcome::Indices(indices) => Ok(indices),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        let id = id.to_owned();
+        self.read(move |db| read::get(db, tables::USERS, &id, codec::decode_user))
+            .await
+    }
+
+    async fn patch_user(&self, id: &str, patch: UserPatch) -> Result<Option<User>> {
+        match self.write(Op::PatchUser(id.to_owned(), patch)).await? {
+            Outcome::User(user) => Ok(user),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool> {
+        match self.write(Op::DeleteUser(id.to_owned())).await? {
+            Outcome::Deleted(deleted) => Ok(deleted),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn list_users(&self, after: Option<&str>, limit: usize) -> Result<Vec<User>> {
+        let after = after.map(str::to_owned);
+        self.read(move |db| {
+            read::list(
+                db,
+                tables::USERS,
+                after.as_deref(),
+                limit,
+                codec::decode_user,
+            )
+        })
+        .await
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<Vec<StoredEvent>> {
+        validate_events(&events)?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.write(Op::AppendEvents(events)).await? {
+            Outcome::Events(stored) => Ok(stored),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn scan_events(&self, from: Seq, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.read(move |db| read::scan_events(db, from, limit))
+            .await
+    }
+
+    async fn events_by_seq(&self, seqs: &[Seq]) -> Result<Vec<StoredEvent>> {
+        let seqs = seqs.to_vec();
+        self.read(move |db| read::events_by_seq(db, &seqs)).await
+    }
+
+    async fn id_maps(&self) -> Result<IdMaps> {
+        Ok(self.inner.shared.index.read().ids.clone())
+    }
+
+    async fn counts(&self) -> Result<StoreCounts> {
+        Ok(self.inner.shared.index.read().counts())
+    }
+
+    async fn begin_import(&self) -> Result<Box<dyn ImportSession>> {
+        let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        requests
+            .send(Request::BeginImport(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let link = answer.await.map_err(|_| StoreError::Closed)??;
+        Ok(Box::new(import::EmbeddedImport::new(
+            link,
+            self.inner.clone(),
+        )))
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of tephra-store: the conformance suite against every backend,
+//! persistence and file handling of the embedded store, and model-based property
+//! tests.
+
+mod embedded;
+mod import_rate;
+mod memory;
+mod model;
