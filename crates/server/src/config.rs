@@ -1,0 +1,170 @@
+//! Service configuration: every setting with its default.
+//!
+//! The `tephra` binary layers it (defaults, then a TOML file, then `TEPHRA_*`
+//! environment variables, then flags); this module only defines the shape, the
+//! defaults and the checks, so that every way of starting a server agrees.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tephra_core::{EventTypes, ValidationError};
+
+/// The whole configuration of one Tephra process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the embedded store (created if missing).
+    pub data_dir: PathBuf,
+    /// HTTP server settings.
+    pub server: ServerSettings,
+    /// Which event types exist and what they mean.
+    pub events: EventTypes,
+    /// Recommendation settings.
+    pub recommend: RecommendSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            server: ServerSettings::default(),
+            events: EventTypes::default(),
+            recommend: RecommendSettings::default(),
+        }
+    }
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// When set, every `/v1` route requires `Authorization: Bearer <api_key>`.
+    pub api_key: Option<String>,
+    /// Largest accepted request body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Most elements in one batch (items, users or events); 413 above.
+    pub max_batch: usize,
+    /// Requests taking longer are answered with 503.
+    pub request_timeout_secs: u64,
+    /// Events may name items the catalogue does not have yet; they are created as
+    /// bare placeholders. When false, such events are refused with 404.
+    pub create_unknown_items: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_key: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch: 10_000,
+            request_timeout_secs: 30,
+            create_unknown_items: true,
+        }
+    }
+}
+
+/// Recommendation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecommendSettings {
+    /// Half-life of trending counters, in hours.
+    pub trending_half_life_hours: f64,
+    /// Number of items answered when `n` is not given.
+    pub default_n: usize,
+    /// Largest accepted `n` (and `n + offset`).
+    pub max_n: usize,
+}
+
+impl Default for RecommendSettings {
+    fn default() -> Self {
+        Self {
+            trending_half_life_hours: 24.0,
+            default_n: 10,
+            max_n: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// Checks values that deserialization alone cannot, naming the setting to fix.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let bad =
+            |field: &str, msg: &str| Err(ValidationError::field("invalid_config", field, msg));
+        self.events.validate()?;
+        if let Some(key) = &self.server.api_key {
+            if key.len() < 16 {
+                return bad(
+                    "server.api_key",
+                    "an API key must be at least 16 characters long",
+                );
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return bad("server.max_body_bytes", "must be at least 1024 bytes");
+        }
+        if self.server.max_batch == 0 {
+            return bad("server.max_batch", "must be at least 1");
+        }
+        if self.server.request_timeout_secs == 0 {
+            return bad("server.request_timeout_secs", "must be at least 1 second");
+        }
+        let hl = self.recommend.trending_half_life_hours;
+        if !hl.is_finite() || hl <= 0.0 {
+            return bad(
+                "recommend.trending_half_life_hours",
+                "must be a positive number of hours",
+            );
+        }
+        if self.recommend.default_n == 0 || self.recommend.default_n > self.recommend.max_n {
+            return bad(
+                "recommend.default_n",
+                "must be between 1 and recommend.max_n",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_and_unknown_keys() {
+        let c: Config =
+            toml_like(r#"{"server":{"listen":"0.0.0.0:9000"},"recommend":{"default_n":5}}"#);
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.recommend.default_n, 5);
+        assert_eq!(c.recommend.max_n, 1000);
+        assert!(serde_json::from_str::<Config>(r#"{"sever":{}}"#).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let mut c = Config::default();
+        c.recommend.trending_half_life_hours = 0.0;
+        assert_eq!(
+            c.validate().unwrap_err().field.as_deref(),
+            Some("recommend.trending_half_life_hours")
+        );
+        let mut c = Config::default();
+        c.server.api_key = Some("short".into());
+        assert_eq!(
+            c.validate().unwrap_err().field.as_deref(),
+            Some("server.api_key")
+        );
+    }
+
+    fn toml_like(json: &str) -> Config {
+        serde_json::from_str(json).unwrap()
+    }
+}

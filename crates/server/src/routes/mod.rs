@@ -1,0 +1,21 @@
+//! Request handlers, one module per resource.
+//!
+//! Handlers stay thin: parse (`extract`), call the store or the live state, shape
+//! the answer. Each carries its OpenAPI description, collected in `openapi.rs`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub mod events;
+pub mod items;
+pub mod lists;
+pub mod ops;
+pub mod recommend;
+pub mod users;
+
+/// Answer to a write: how many elements were stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Accepted {
+    /// Number of elements stored.
+    pub accepted: usize,
+}

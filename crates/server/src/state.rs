@@ -1,0 +1,153 @@
+//! What every request handler shares: configuration, the store, the live state.
+//!
+//! The store is the system of record; the live state is a rebuilt-at-startup
+//! in-memory view that recommendations are answered from. [`AppState::open`]
+//! replays the store into a fresh live state, and every write path (see
+//! `write.rs`) updates the live state only after the store acknowledged the write.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use parking_lot::RwLock;
+use tephra_store::{IdMaps, SharedStore};
+
+use crate::config::Config;
+use crate::error::ServerError;
+use crate::live::LiveState;
+
+/// Page size when reading the catalogue at startup.
+const LOAD_ITEMS_PAGE: usize = 1000;
+/// Page size when replaying the event log at startup.
+const LOAD_EVENTS_PAGE: usize = 10_000;
+
+/// Shared state of one running API: cheap to clone (every field is shared).
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<Config>,
+    store: SharedStore,
+    live: Arc<RwLock<LiveState>>,
+    /// Orders catalogue writes against event writes; see `write.rs`.
+    write_gate: Arc<tokio::sync::RwLock<()>>,
+    ready: Arc<AtomicBool>,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Validates the configuration and rebuilds the live state from `store`: id
+    /// maps, the whole catalogue, then the whole event log in order.
+    ///
+    /// The returned state is ready to serve; this may take a while on a large log,
+    /// which is logged with counts and duration.
+    pub async fn open(config: Config, store: SharedStore) -> Result<AppState, ServerError> {
+        config.validate().map_err(ServerError::Config)?;
+        let started = Instant::now();
+        let maps = store.id_maps().await?;
+        let mut live = LiveState::new(
+            config.events.clone(),
+            config.recommend.trending_half_life_hours,
+        );
+        // A copy for resolving ids while `live` is mutably borrowed.
+        let ids: IdMaps = maps.clone();
+        live.set_id_maps(maps);
+
+        let mut items = 0u64;
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_items(after.as_deref(), LOAD_ITEMS_PAGE).await?;
+            for item in &page {
+                let index = ids.items.get(&item.id).ok_or_else(|| {
+                    ServerError::Inconsistent(format!(
+                        "item `{}` has no index in the id map",
+                        item.id.escape_debug()
+                    ))
+                })?;
+                live.upsert_item(index, item);
+            }
+            items += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == LOAD_ITEMS_PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+
+        let mut events = 0u64;
+        let mut next_seq = 0;
+        loop {
+            let page = store.scan_events(next_seq, LOAD_EVENTS_PAGE).await?;
+            for event in &page {
+                let (Some(user_id), Some(item_id)) =
+                    (ids.users.id(event.user), ids.items.id(event.item))
+                else {
+                    return Err(ServerError::Inconsistent(format!(
+                        "event {} names user index {} or item index {} that has no id",
+                        event.seq, event.user, event.item
+                    )));
+                };
+                live.apply_event(user_id, item_id, event);
+            }
+            events += page.len() as u64;
+            match page.last() {
+                Some(last) => next_seq = last.seq + 1,
+                None => break,
+            }
+            if page.len() < LOAD_EVENTS_PAGE {
+                break;
+            }
+        }
+
+        tracing::info!(
+            items,
+            users = ids.users.len(),
+            events,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "live state loaded from the store"
+        );
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            live: Arc::new(RwLock::new(live)),
+            write_gate: Arc::new(tokio::sync::RwLock::new(())),
+            ready: Arc::new(AtomicBool::new(true)),
+            metrics: crate::metrics::prometheus_handle(),
+        })
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store behind this API.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// Whether the state is loaded and the server is not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the server as shutting down, so that `/readyz` turns load balancers away.
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn live(&self) -> &RwLock<LiveState> {
+        &self.live
+    }
+
+    pub(crate) fn write_gate_arc(&self) -> Arc<tokio::sync::RwLock<()>> {
+        Arc::clone(&self.write_gate)
+    }
+
+    /// Waits until no write is running; writes started later are not waited for.
+    pub(crate) async fn writes_finished(&self) {
+        drop(self.write_gate.write().await);
+    }
+
+    pub(crate) fn metrics(&self) -> &PrometheusHandle {
+        &self.metrics
+    }
+}

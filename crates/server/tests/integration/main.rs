@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server on a free port over an embedded store in a
+//! temporary directory, spoken to over HTTP.
+
+mod harness;
+
+mod auth;
+mod bad_input;
+mod events;
+mod items;
+mod lists;
+mod ops;
+mod recommend;
+mod restart;
+mod users;
