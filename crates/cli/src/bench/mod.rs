@@ -1,0 +1,9 @@
+//! `tephra bench`: performance measurements that print figures and never fail
+//! on them. Shared machines are noisy, so every figure is the median of several
+//! runs, and HTTP figures come with the server's own `/healthz` as a ceiling.
+
+mod dataset;
+pub mod ingest;
+mod load;
+mod server_process;
+mod stats;

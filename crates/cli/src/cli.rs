@@ -1,0 +1,209 @@
+//! The command line: every subcommand, flag and its help text.
+//!
+//! Only argument shapes live here; what a command does lives in its own module.
+//! Flags are the last configuration layer (see `config_layers`), so the ones that
+//! mirror a setting are `Option`s: absent means "keep what file and environment say".
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::export::ExportWhat;
+use crate::import::{FileFormat, RecordKind};
+
+/// Tephra: a self-hosted real-time recommendation engine.
+#[derive(Debug, Parser)]
+#[command(name = "tephra", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (settings as in README's configuration reference).
+    #[arg(long, global = true, env = "TEPHRA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory of the embedded store [setting: data_dir; default: data, or data/demo for `demo`].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Log line format on stderr (RUST_LOG sets the level).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API from the data directory.
+    Serve(ServeArgs),
+    /// Load items, users or events from a CSV or JSON Lines file into the data directory (offline).
+    Import(ImportArgs),
+    /// Write items, users and/or events as JSON Lines, in the API's schema.
+    Export(ExportArgs),
+    /// Create a sample catalogue with users and events (first run only), then serve it.
+    Demo(DemoArgs),
+    /// Measure performance.
+    Bench(BenchArgs),
+}
+
+/// `tephra serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [setting: server.listen; default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Require `Authorization: Bearer KEY` on every /v1 route [setting: server.api_key].
+    /// Prefer TEPHRA_SERVER__API_KEY: command lines are visible to other local users.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+/// `tephra import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// What the file holds.
+    #[arg(value_enum)]
+    pub kind: RecordKind,
+
+    /// The file to read (.csv, .jsonl, .ndjson or .json; otherwise the content decides).
+    pub file: PathBuf,
+
+    /// Override the format detected from the extension or the content.
+    #[arg(long, value_enum)]
+    pub format: Option<FileFormat>,
+
+    /// Skip invalid lines (and report them) instead of stopping at the first one.
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Records handed to the store at a time (memory use grows with it).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub batch_size: u64,
+
+    /// Event type for CSV event rows without a `type` column or with an empty one.
+    #[arg(long, default_value = "click", value_name = "TYPE")]
+    pub event_type: String,
+}
+
+/// `tephra export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// What to export; `all` writes items, then users, then events.
+    #[arg(value_enum, default_value_t = ExportWhat::All)]
+    pub what: ExportWhat,
+
+    /// Output file (default: stdout). With `all`, a directory that receives
+    /// items.jsonl, users.jsonl and events.jsonl.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// `tephra demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on [setting: server.listen; default 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// `tephra bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[command(subcommand)]
+    pub which: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Offline import rate, HTTP ingestion rate, and /v1/popular latency against /healthz.
+    Ingest(IngestBenchArgs),
+}
+
+/// `tephra bench ingest`.
+#[derive(Debug, Args, Clone)]
+pub struct IngestBenchArgs {
+    /// Events in the generated import files.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+
+    /// Events posted over HTTP per run (in batches of 1,000).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_events: u64,
+
+    /// Concurrent connections posting event batches.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub http_connections: u64,
+
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+
+    /// Concurrent connections for the latency measurements.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub connections: u64,
+
+    /// Requests per latency measurement (for /v1/popular and for /healthz).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: u64,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "tephra",
+            "serve",
+            "--data-dir",
+            "x",
+            "--listen",
+            "127.0.0.1:1",
+        ])
+        .unwrap();
+        assert_eq!(cli.data_dir, Some(PathBuf::from("x")));
+        let Command::Serve(serve) = cli.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(serve.listen, Some(SocketAddr::from(([127, 0, 0, 1], 1))));
+    }
+
+    #[test]
+    fn import_defaults() {
+        let cli = Cli::try_parse_from(["tephra", "import", "events", "e.csv"]).unwrap();
+        let Command::Import(args) = cli.command else {
+            panic!("expected import")
+        };
+        assert_eq!(
+            (args.kind, args.batch_size, args.event_type.as_str()),
+            (RecordKind::Events, 10_000, "click")
+        );
+        assert!(
+            Cli::try_parse_from(["tephra", "import", "events", "e.csv", "--batch-size", "0"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["tephra", "import", "things", "e.csv"]).is_err());
+    }
+}

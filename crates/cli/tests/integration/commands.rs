@@ -1,0 +1,38 @@
+//! The command line itself.
+
+use crate::support::{run, run_ok};
+
+#[test]
+fn help_lists_the_subcommands() {
+    let help = run_ok(&["--help"]);
+    for sub in ["serve", "import", "export", "demo", "bench"] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(sub)),
+            "`{sub}` missing from:\n{help}"
+        );
+    }
+    for flag in ["--config", "--data-dir"] {
+        assert!(help.contains(flag), "`{flag}` missing from:\n{help}");
+    }
+}
+
+#[test]
+fn serve_help_lists_its_flags() {
+    let help = run_ok(&["serve", "--help"]);
+    for flag in [
+        "--listen",
+        "--api-key",
+        "--data-dir",
+        "--config",
+        "--log-format",
+    ] {
+        assert!(help.contains(flag), "`{flag}` missing from:\n{help}");
+    }
+}
+
+#[test]
+fn unknown_subcommand_fails() {
+    let out = run(&["frobnicate"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the `tephra` binary: each test runs the real executable
+//! (and real servers on free ports) on temporary data directories.
+
+mod commands;
+mod config;
+mod demo;
+mod import_export;
+mod serve;
+mod support;
