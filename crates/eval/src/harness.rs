@@ -14,50 +14,15 @@ use crate::metrics::{Accumulator, Metrics};
 use crate::split::{Split, Step};
 use crate::EvalError;
 
-/// How a user's ordered training history is weighted before scoring.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum HistoryWeighting {
-    /// Every distinct item weighs 1.0.
-    #[default]
-    Plain,
-    /// An item weighs `2^(−age / half_life)`, where `age` counts the user's
-    /// later events (0 for the latest event). On a temporal split what a user did
-    /// last predicts what comes next, so this is the strongest single lever.
-    Recency {
-        /// Age, in events, at which the weight halves; must be positive.
-        half_life: f32,
-    },
-}
-
-impl HistoryWeighting {
-    /// The weight of an event `age` events before the latest.
-    pub fn weight(&self, age: usize) -> f32 {
-        match *self {
-            HistoryWeighting::Plain => 1.0,
-            HistoryWeighting::Recency { half_life } => (-(age as f32) / half_life).exp2(),
-        }
-    }
-}
+pub use tephra_models::HistoryWeighting;
 
 /// The `(item, weight)` history a model scores, from a timeline (oldest first).
 ///
-/// An item that occurs several times appears once, with the weight of its latest
-/// occurrence (the reference script assigns weights in time order, so the last
-/// one wins). Returned sorted by item.
+/// The same code the server uses ([`tephra_models::weighted_history`]): an item
+/// that occurs several times appears once, with the weight of its latest
+/// occurrence. Returned sorted by item.
 pub fn weighted_history(steps: &[Step], weighting: HistoryWeighting) -> Vec<(u32, f32)> {
-    let n = steps.len();
-    let mut history: Vec<(u32, f32, usize)> = steps
-        .iter()
-        .enumerate()
-        .map(|(k, s)| (s.item, weighting.weight(n - 1 - k), k))
-        .collect();
-    // Sort by item, latest occurrence first, then keep the first of each item.
-    history.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
-    history.dedup_by_key(|h| h.0);
-    history
-        .into_iter()
-        .map(|(item, weight, _)| (item, weight))
-        .collect()
+    tephra_models::weighted_history(steps.iter().map(|s| s.item), weighting)
 }
 
 /// What to compute.

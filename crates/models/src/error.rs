@@ -48,4 +48,20 @@ pub enum ModelError {
         /// What disagrees.
         message: String,
     },
+    /// A model specification could not be understood (unknown model kind,
+    /// unknown or malformed parameter).
+    #[error("invalid model specification: {0}")]
+    InvalidSpec(String),
+    /// Training data that no model can use (an item outside the catalogue).
+    #[error("invalid training data: {0}")]
+    InvalidData(String),
+    /// A snapshot could not be written or read: missing, damaged, from an
+    /// unknown format version, or not matching its own header.
+    #[error("snapshot {path}: {message}")]
+    Snapshot {
+        /// The snapshot file.
+        path: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
 }

@@ -12,17 +12,31 @@
 //! filter, so the caller decides which items may be shown (hidden, expired,
 //! category, already seen) and the ranking code stays reusable.
 
+pub mod blend;
+pub mod bpr;
 pub mod ease;
 pub mod error;
+pub mod ials;
+pub mod itemknn;
 pub mod latest;
+pub mod most_popular;
 pub mod popularity;
 pub mod rank;
+pub mod recency;
 pub mod recommender;
+pub mod registry;
+pub mod rp3beta;
+pub mod seq_ease;
+pub mod similarity;
+pub mod snapshot;
 pub mod topk;
 pub mod trending;
 
+pub use error::ModelError;
 pub use latest::Latest;
 pub use popularity::Popularity;
+pub use recency::{weighted_history, HistoryWeighting};
 pub use recommender::{History, Recommender};
+pub use registry::{default_serving, fit, ModelSpec, ServingConfig, TrainedModel, TrainingData};
 pub use topk::{top_k, TopK};
 pub use trending::Trending;
