@@ -22,6 +22,8 @@ pub struct Config {
     pub events: EventTypes,
     /// Recommendation settings.
     pub recommend: RecommendSettings,
+    /// Model training and promotion.
+    pub training: TrainingSettings,
 }
 
 impl Default for Config {
@@ -31,6 +33,7 @@ impl Default for Config {
             server: ServerSettings::default(),
             events: EventTypes::default(),
             recommend: RecommendSettings::default(),
+            training: TrainingSettings::default(),
         }
     }
 }
@@ -89,6 +92,39 @@ impl Default for RecommendSettings {
     }
 }
 
+/// Model training settings: what is trained, when, and how it is judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingSettings {
+    /// Whether `serve` retrains in the background.
+    pub enabled: bool,
+    /// Retrain at least this often (seconds) when any positive event arrived.
+    pub interval_secs: u64,
+    /// Retrain as soon as this many positive events arrived since the last run.
+    pub min_new_events: u64,
+    /// EASE regularization λ of the served model.
+    pub ease_lambda: f32,
+    /// Recency weighting of a user's history when scoring: the age, in events,
+    /// at which an event's weight halves; 0 weighs every event alike.
+    pub recency_half_life: f32,
+    /// Share of each user's latest positive events held out to judge a candidate
+    /// (the standard per-user temporal protocol uses 0.2).
+    pub holdout_fraction: f64,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 3600,
+            min_new_events: 1000,
+            ease_lambda: 500.0,
+            recency_half_life: 10.0,
+            holdout_fraction: 0.2,
+        }
+    }
+}
+
 impl Config {
     /// Checks values that deserialization alone cannot, naming the setting to fix.
     pub fn validate(&self) -> Result<(), ValidationError> {
@@ -118,6 +154,22 @@ impl Config {
                 "recommend.trending_half_life_hours",
                 "must be a positive number of hours",
             );
+        }
+        let t = &self.training;
+        if t.interval_secs == 0 {
+            return bad("training.interval_secs", "must be at least 1 second");
+        }
+        if !t.ease_lambda.is_finite() || t.ease_lambda <= 0.0 {
+            return bad("training.ease_lambda", "must be a positive number");
+        }
+        if !t.recency_half_life.is_finite() || t.recency_half_life < 0.0 {
+            return bad(
+                "training.recency_half_life",
+                "must be 0 (no recency weighting) or a positive number of events",
+            );
+        }
+        if t.holdout_fraction.is_nan() || t.holdout_fraction <= 0.0 || t.holdout_fraction >= 1.0 {
+            return bad("training.holdout_fraction", "must be between 0 and 1");
         }
         if self.recommend.default_n == 0 || self.recommend.default_n > self.recommend.max_n {
             return bad(

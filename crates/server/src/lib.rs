@@ -18,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod model_manager;
 pub mod openapi;
 
 mod auth;

@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use tephra_core::{EventKind, EventTypes, IdMap, Item, Timestamp};
-use tephra_models::{Latest, Popularity, Trending};
+use tephra_models::{rank, Latest, Popularity, Trending};
 use tephra_store::{IdMaps, Seq, StoredEvent};
 use utoipa::ToSchema;
 
@@ -33,6 +33,8 @@ pub enum Source {
     Popular,
     /// Most recently published.
     Latest,
+    /// Scored by the promoted collaborative model from the user's history.
+    Model,
 }
 
 /// One ranked item: dense index, score, and the source that produced it.
@@ -81,6 +83,8 @@ pub struct LiveState {
     popularity: Popularity,
     trending: Trending,
     latest: Latest,
+    /// Positive events applied so far (replays of one event count once per apply).
+    positive_events: u64,
 }
 
 /// What a request needs to know about an item to decide whether it may be shown.
@@ -111,6 +115,9 @@ struct UserState {
     /// event).
     event_seqs: Vec<Seq>,
     event_types: Vec<u32>,
+    /// Positive events as `(seq, item, timestamp ms)`, ascending by `seq`: the
+    /// ordered history models score (recency weighting needs the order).
+    positives: Vec<(Seq, u32, i64)>,
 }
 
 impl UserState {
@@ -130,7 +137,47 @@ impl UserState {
             }
         }
     }
+
+    /// Adds a positive event to the ordered history; a replayed event is kept once.
+    fn record_positive(&mut self, seq: Seq, item: u32, at_ms: i64) {
+        match self.positives.last() {
+            Some(&(last, _, _)) if last >= seq => {
+                if let Err(pos) = self.positives.binary_search_by_key(&seq, |p| p.0) {
+                    self.positives.insert(pos, (seq, item, at_ms));
+                }
+            }
+            _ => self.positives.push((seq, item, at_ms)),
+        }
+    }
 }
+
+/// Every user's positive events, copied out of the live state so that a model
+/// can be trained without holding the state's lock.
+#[derive(Debug, Clone, Default)]
+pub struct PositiveEvents {
+    /// Items known when the copy was taken (dense indices are below this).
+    pub n_items: usize,
+    /// Per dense user index, `(item, timestamp ms)` in the order the events were
+    /// logged.
+    pub per_user: Vec<Vec<(u32, i64)>>,
+}
+
+impl PositiveEvents {
+    /// Number of events in the copy.
+    pub fn len(&self) -> usize {
+        self.per_user.iter().map(Vec::len).sum()
+    }
+
+    /// Whether there is no event at all.
+    pub fn is_empty(&self) -> bool {
+        self.per_user.iter().all(Vec::is_empty)
+    }
+}
+
+/// A model-scored head for [`LiveState::recommend_scored`]: a score per item the
+/// model knows (the caller scored the user's history), `None` when there is no
+/// model or no history.
+pub type ModelScores<'a> = Option<&'a [f32]>;
 
 /// Strings to dense `u32` ids, for labels with few distinct values.
 #[derive(Debug, Clone, Default)]
@@ -260,6 +307,7 @@ impl LiveState {
             popularity: Popularity::new(),
             trending: Trending::new(trending_half_life_hours * MS_PER_HOUR),
             latest: Latest::new(),
+            positive_events: 0,
         }
     }
 
@@ -339,6 +387,8 @@ impl LiveState {
                 self.popularity.record(item);
                 self.trending.record(item, event.timestamp);
                 user.interacted.insert(item);
+                user.record_positive(event.seq, item, event.timestamp.millis());
+                self.positive_events += 1;
             }
             Some(EventKind::Negative) => {
                 user.interacted.insert(item);
@@ -460,6 +510,21 @@ impl LiveState {
     /// is only reached when the one before it ran out, so the first
     /// `offset + n` entries of the chain are computed exactly.
     pub fn recommend(&self, user: Option<u32>, q: &ListQuery, now: Timestamp) -> Vec<Scored> {
+        self.recommend_scored(user, None, q, now)
+    }
+
+    /// Like [`LiveState::recommend`], with the chain headed by a model: the items
+    /// with a positive score in `model_scores` (indexed by dense item index; items
+    /// beyond its length are not scored), best first, then trending, popular and
+    /// latest. The same exclusions apply to every source; items the model has no
+    /// evidence for are left to the fallback chain.
+    pub fn recommend_scored(
+        &self,
+        user: Option<u32>,
+        model_scores: ModelScores<'_>,
+        q: &ListQuery,
+        now: Timestamp,
+    ) -> Vec<Scored> {
         if q.n == 0 {
             return Vec::new();
         }
@@ -472,13 +537,93 @@ impl LiveState {
             }
         }
         let wanted = q.offset.saturating_add(q.n);
+        self.chain(filter, model_scores, None, wanted, q.offset, now)
+    }
+
+    /// Items to show beside `item`: the items with a positive score in
+    /// `model_scores` first (the model's similarity to `item`), then the most
+    /// popular items sharing a category with `item` (any item when it has no
+    /// category). Never `item` itself, nor a hidden, expired, deleted, excluded
+    /// or category-filtered item.
+    pub fn similar_scored(
+        &self,
+        item: u32,
+        model_scores: ModelScores<'_>,
+        q: &ListQuery,
+        now: Timestamp,
+    ) -> Vec<Scored> {
+        if q.n == 0 {
+            return Vec::new();
+        }
+        let Some(mut filter) = self.filter(q, now) else {
+            return Vec::new();
+        };
+        filter.block(item);
+        let related: &[u32] = self
+            .catalogue
+            .get(item as usize)
+            .map_or(&[], |e| &e.categories);
+        let wanted = q.offset.saturating_add(q.n);
+        self.chain(filter, model_scores, Some(related), wanted, q.offset, now)
+    }
+
+    /// The model head, then the non-personalized chain (trending and latest only
+    /// when `related` is `None`; with `related`, popular items sharing one of those
+    /// categories), cut to `offset..wanted`.
+    fn chain(
+        &self,
+        mut filter: Filter<'_>,
+        model_scores: ModelScores<'_>,
+        related: Option<&[u32]>,
+        wanted: usize,
+        offset: usize,
+        now: Timestamp,
+    ) -> Vec<Scored> {
         let mut chain: Vec<Scored> = Vec::with_capacity(wanted.min(1024));
+        if let Some(scores) = model_scores {
+            let head = rank::top_n(scores, wanted, |i| {
+                scores[i as usize] > 0.0 && filter.allows(i)
+            });
+            chain.extend(head.into_iter().map(|(item, score)| Scored {
+                item,
+                score: f64::from(score),
+                source: Source::Model,
+            }));
+            chain.iter().for_each(|s| filter.block(s.item));
+        }
+        if let Some(related) = related {
+            if chain.len() < wanted {
+                let catalogue = &self.catalogue;
+                let shares = |i: u32| {
+                    related.is_empty()
+                        || catalogue.get(i as usize).is_some_and(|e| {
+                            e.categories
+                                .iter()
+                                .any(|c| related.binary_search(c).is_ok())
+                        })
+                };
+                let placed = chain.len();
+                chain.extend(tagged(
+                    self.popularity
+                        .top(|i| filter.allows(i) && shares(i), 0, wanted - placed),
+                    Source::Popular,
+                ));
+            }
+            chain.drain(..offset.min(chain.len()));
+            return chain;
+        }
+        if chain.len() >= wanted {
+            chain.drain(..offset.min(chain.len()));
+            return chain;
+        }
+        let placed = chain.len();
         chain.extend(tagged(
-            self.trending.top(|i| filter.allows(i), now, 0, wanted),
+            self.trending
+                .top(|i| filter.allows(i), now, 0, wanted - placed),
             Source::Trending,
         ));
         if chain.len() < wanted {
-            chain.iter().for_each(|s| filter.block(s.item));
+            chain[placed..].iter().for_each(|s| filter.block(s.item));
             let placed = chain.len();
             chain.extend(tagged(
                 self.popularity
@@ -494,8 +639,48 @@ impl LiveState {
                 ));
             }
         }
-        chain.drain(..q.offset.min(chain.len()));
+        chain.drain(..offset.min(chain.len()));
         chain
+    }
+
+    /// The user's positive events as `(item, timestamp ms)`, oldest first: the
+    /// history a model scores (empty for an unknown user).
+    pub fn user_history(&self, user: u32) -> Vec<(u32, i64)> {
+        self.users.get(user as usize).map_or_else(Vec::new, |u| {
+            u.positives
+                .iter()
+                .map(|&(_, item, at)| (item, at))
+                .collect()
+        })
+    }
+
+    /// Positive events applied since the state was created; training compares it
+    /// with the count at its last run to decide whether enough is new.
+    pub fn positive_event_count(&self) -> u64 {
+        self.positive_events
+    }
+
+    /// Number of dense item indices in use (deleted items included).
+    pub fn n_items(&self) -> usize {
+        self.catalogue.len().max(self.ids.items.len())
+    }
+
+    /// Copies every user's positive events, for training off the lock. Compact
+    /// (12 bytes per event), so the copy is quick even for millions of events.
+    pub fn positive_events(&self) -> PositiveEvents {
+        PositiveEvents {
+            n_items: self.n_items(),
+            per_user: self
+                .users
+                .iter()
+                .map(|u| {
+                    u.positives
+                        .iter()
+                        .map(|&(_, item, at)| (item, at))
+                        .collect()
+                })
+                .collect(),
+        }
     }
 }
 

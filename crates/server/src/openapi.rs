@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, items, lists, ops, recommend, users};
+use crate::routes::{events, items, lists, model, ops, recommend, similar, users};
 
 /// The API description; `ApiDoc::openapi()` builds it.
 #[derive(OpenApi)]
@@ -25,7 +25,8 @@ use crate::routes::{events, items, lists, ops, recommend, users};
         users::upsert_users, users::list_users, users::get_user, users::patch_user, users::delete_user,
         events::append_events, events::user_events,
         lists::popular, lists::trending, lists::latest,
-        recommend::recommend,
+        recommend::recommend, similar::similar,
+        model::current_model, model::train,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -35,7 +36,8 @@ use crate::routes::{events, items, lists, ops, recommend, users};
         (name = "users", description = "Who receives recommendations"),
         (name = "events", description = "What users did"),
         (name = "lists", description = "Non-personalized ranked lists"),
-        (name = "recommend", description = "Recommendations for one user"),
+        (name = "recommend", description = "Recommendations for one user, similar items"),
+        (name = "models", description = "The trained model: its metadata and retraining"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
@@ -95,6 +97,9 @@ mod tests {
             "/v1/trending",
             "/v1/latest",
             "/v1/recommend/{user_id}",
+            "/v1/items/{id}/similar",
+            "/v1/model",
+            "/v1/admin/train",
             "/healthz",
             "/readyz",
             "/metrics",

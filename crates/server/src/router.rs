@@ -12,7 +12,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{events, items, lists, ops, recommend, users};
+use crate::routes::{events, items, lists, model, ops, recommend, similar, users};
 use crate::state::AppState;
 use crate::{auth, docs, metrics, openapi};
 
@@ -35,6 +35,9 @@ pub fn router(state: AppState) -> Router {
                 .patch(items::patch_item)
                 .delete(items::delete_item),
         )
+        .route("/items/{id}/similar", get(similar::similar))
+        .route("/model", get(model::current_model))
+        .route("/admin/train", post(model::train))
         .route("/users", post(users::upsert_users).get(users::list_users))
         .route(
             "/users/{id}",

@@ -2,9 +2,11 @@
 
 use std::future::Future;
 
+use std::time::{Duration, Instant};
+
 use axum::Extension;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::router::router;
 use crate::state::AppState;
@@ -33,6 +35,12 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the HTTP API");
     }
+    let (stop_training, stopped) = watch::channel(false);
+    let training = state
+        .config()
+        .training
+        .enabled
+        .then(|| tokio::spawn(retrain_loop(state.clone(), stopped)));
     let shutdown_state = state.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -41,10 +49,46 @@ pub async fn serve(
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await;
+    let _ = stop_training.send(true);
+    if let Some(training) = training {
+        let _ = training.await;
+    }
     let _ = all_dropped.recv().await;
     state.writes_finished().await;
     tracing::info!("server stopped");
     served
+}
+
+/// How often the background loop looks at the number of new events.
+const RETRAIN_CHECK: Duration = Duration::from_secs(2);
+
+/// Background retraining: every [`RETRAIN_CHECK`], trains when
+/// `training.min_new_events` positive events arrived since the last run, or
+/// when `training.interval_secs` passed and anything arrived. A run that does
+/// not produce a model is logged and retried at the next trigger. Returns when
+/// `stop` turns true (after finishing a run in progress).
+async fn retrain_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut last_run = Instant::now();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(RETRAIN_CHECK) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let count = state.positive_event_count();
+        if !state
+            .models()
+            .due(count, &state.config().training, last_run.elapsed())
+        {
+            continue;
+        }
+        last_run = Instant::now();
+        if let Err(err) = state.train_now().await {
+            tracing::warn!(error = %err, "background training did not produce a model");
+        }
+    }
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM: the signals a terminal or a

@@ -16,6 +16,7 @@ use tephra_store::{IdMaps, SharedStore};
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::live::LiveState;
+use crate::model_manager::ModelManager;
 
 /// Page size when reading the catalogue at startup.
 const LOAD_ITEMS_PAGE: usize = 1000;
@@ -32,6 +33,7 @@ pub struct AppState {
     write_gate: Arc<tokio::sync::RwLock<()>>,
     ready: Arc<AtomicBool>,
     metrics: PrometheusHandle,
+    models: Arc<ModelManager>,
 }
 
 impl AppState {
@@ -111,6 +113,7 @@ impl AppState {
             write_gate: Arc::new(tokio::sync::RwLock::new(())),
             ready: Arc::new(AtomicBool::new(true)),
             metrics: crate::metrics::prometheus_handle(),
+            models: Arc::new(ModelManager::default()),
         })
     }
 
@@ -136,6 +139,33 @@ impl AppState {
 
     pub(crate) fn live(&self) -> &RwLock<LiveState> {
         &self.live
+    }
+
+    /// The promoted model and its training.
+    pub fn models(&self) -> &ModelManager {
+        &self.models
+    }
+
+    /// Runs one training run (see [`ModelManager::train`]) with the configured
+    /// recipe on a blocking thread, off the async runtime.
+    pub async fn train_now(
+        &self,
+    ) -> Result<crate::model_manager::TrainOutcome, crate::model_manager::TrainError> {
+        let state = self.clone();
+        let settings = self.config.training.clone();
+        let recipe = crate::model_manager::ModelRecipe::from_settings(&settings);
+        tokio::task::spawn_blocking(move || {
+            state
+                .models
+                .train(&state.live, recipe, settings.holdout_fraction)
+        })
+        .await
+        .map_err(|e| crate::model_manager::TrainError(format!("the training thread failed: {e}")))?
+    }
+
+    /// Positive events applied to the live state so far.
+    pub(crate) fn positive_event_count(&self) -> u64 {
+        self.live.read().positive_event_count()
     }
 
     pub(crate) fn write_gate_arc(&self) -> Arc<tokio::sync::RwLock<()>> {

@@ -9,8 +9,10 @@ use utoipa::ToSchema;
 pub mod events;
 pub mod items;
 pub mod lists;
+pub mod model;
 pub mod ops;
 pub mod recommend;
+pub mod similar;
 pub mod users;
 
 /// Answer to a write: how many elements were stored.

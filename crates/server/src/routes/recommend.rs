@@ -10,6 +10,7 @@ use super::lists::list_query;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdPath, RankParams};
 use crate::live::Source;
+use crate::model_manager::score_history;
 use crate::state::AppState;
 
 /// A recommendation response.
@@ -33,9 +34,12 @@ pub struct Recommendation {
     pub source: Source,
 }
 
-/// Items for a user. For now a chain of trending, then popular, then latest;
-/// never an item the user interacted with, a hidden or expired one, or an
-/// excluded one. An unknown user gets the same chain (cold start), not an error.
+/// Items for a user. When a model is promoted and the user has positive events,
+/// the model scores the user's current history (so the next request already
+/// reflects an event) and heads the list; trending, then popular, then latest
+/// fill the rest. Never an item the user interacted with, a hidden or expired
+/// one, or an excluded one. An unknown user gets the non-personalized chain
+/// (cold start), not an error.
 #[utoipa::path(
     get, path = "/v1/recommend/{user_id}", tag = "recommend",
     params(
@@ -59,11 +63,16 @@ pub async fn recommend(
 ) -> Result<Json<Recommendations>, ApiError> {
     validate_id("user_id", &user_id)?;
     let params = RankParams::for_recommend(raw.as_deref(), &state.config().recommend)?;
+    let promoted = state.models().current();
     let live = state.live().read();
     let user = live.user_index(&user_id);
     let query = list_query(&live, params);
+    let scores = match (&promoted, user) {
+        (Some(promoted), Some(user)) => score_history(promoted, &live.user_history(user)),
+        _ => None,
+    };
     let items = live
-        .recommend(user, &query, Timestamp::now())
+        .recommend_scored(user, scores.as_deref(), &query, Timestamp::now())
         .into_iter()
         .filter_map(|s| {
             Some(Recommendation {

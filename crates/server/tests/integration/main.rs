@@ -8,6 +8,7 @@ mod bad_input;
 mod events;
 mod items;
 mod lists;
+mod model;
 mod ops;
 mod recommend;
 mod restart;

@@ -1,0 +1,62 @@
+//! Items like a given item: `GET /v1/items/{id}/similar`.
+
+use axum::extract::{RawQuery, State};
+use axum::Json;
+use tephra_core::Timestamp;
+
+use super::lists::list_query;
+use super::recommend::{Recommendation, Recommendations};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{IdPath, RankParams};
+use crate::model_manager::score_similar;
+use crate::state::AppState;
+
+/// Items similar to an item by the promoted model (source `model`), then the
+/// most popular items sharing a category with it (source `popular`) — the only
+/// source when there is no model yet or the item is newer than the model. Never
+/// the item itself, nor a hidden, expired or deleted item.
+#[utoipa::path(
+    get, path = "/v1/items/{id}/similar", tag = "recommend",
+    params(
+        ("id" = String, Path, description = "Item id"),
+        ("n" = Option<usize>, Query, description = "How many items (default `recommend.default_n`)"),
+        ("offset" = Option<usize>, Query, description = "How many top items to skip"),
+        ("category" = Option<Vec<String>>, Query, description = "Repeatable; every one must be on the item"),
+    ),
+    responses(
+        (status = 200, description = "Similar items", body = Recommendations),
+        (status = 400, description = "Bad query parameter", body = ErrorBody),
+        (status = 404, description = "No such item", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub async fn similar(
+    State(state): State<AppState>,
+    IdPath(item_id): IdPath,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Recommendations>, ApiError> {
+    let params = RankParams::for_list(raw.as_deref(), &state.config().recommend)?;
+    let promoted = state.models().current();
+    let live = state.live().read();
+    let item = live
+        .item_index(&item_id)
+        .filter(|&i| live.has_item(i))
+        .ok_or_else(|| ApiError::not_found("item", &item_id))?;
+    let query = list_query(&live, params);
+    let scores = promoted.as_ref().and_then(|p| score_similar(p, item));
+    let items = live
+        .similar_scored(item, scores.as_deref(), &query, Timestamp::now())
+        .into_iter()
+        .filter_map(|s| {
+            Some(Recommendation {
+                id: live.item_id(s.item)?.to_owned(),
+                score: s.score,
+                source: s.source,
+            })
+        })
+        .collect();
+    Ok(Json(Recommendations {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        items,
+    }))
+}
