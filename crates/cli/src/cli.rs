@@ -46,6 +46,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure performance.
     Bench(BenchArgs),
+    /// Write a synthetic interaction log (power-law popularity, latent topics) as CSV.
+    Gen(GenArgs),
+    /// Evaluate models offline on a data set with full-ranking metrics.
+    Eval(EvalArgs),
 }
 
 /// `tephra serve`.
@@ -150,6 +154,86 @@ pub struct IngestBenchArgs {
     /// Requests per latency measurement (for /v1/popular and for /healthz).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: u64,
+}
+
+/// `tephra gen`.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Distinct users.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub users: u64,
+
+    /// Distinct items.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub items: u64,
+
+    /// Total events (rows).
+    #[arg(long)]
+    pub events: u64,
+
+    /// Latent topics that group items and users' tastes.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub topics: u64,
+
+    /// Random seed: the same arguments and seed write the same file.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Output CSV file (`user_id,item_id,timestamp,value`).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// `tephra eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// `movielens-100k` (see scripts/fetch-movielens.sh) or a log file: CSV
+    /// `user_id,item_id,timestamp[,value]`, or a RecBole `.inter` file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub dataset: String,
+
+    /// How the test part is held out.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::UserTemporal)]
+    pub protocol: ProtocolArg,
+
+    /// Models to evaluate, separated by `;`, each `NAME[:PARAM=VALUE,...]`
+    /// (e.g. `ease:lambda=250;popularity`). May be repeated.
+    #[arg(
+        long = "models",
+        alias = "model",
+        value_name = "SPECS",
+        required = true
+    )]
+    pub models: Vec<String>,
+
+    /// Cutoffs K, comma-separated.
+    #[arg(long = "k", value_delimiter = ',', default_values_t = [10usize, 20])]
+    pub ks: Vec<usize>,
+
+    /// Tune each model first: try N configurations on a validation split cut
+    /// from the training part, keep the best NDCG@10, refit, then test once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub tune: Option<u64>,
+
+    /// How a user's history is weighted when scoring: `plain` or
+    /// `recency:HALF_LIFE` (weight 2^(-age/HALF_LIFE), age in events).
+    #[arg(long, default_value = "plain", value_name = "WEIGHTING")]
+    pub weighting: String,
+
+    /// Seed of the tuning search.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// The evaluation protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// Per user, the last 20% of interactions (at least one) are test (the standard protocol).
+    UserTemporal,
+    /// Per user, the last interaction is test.
+    LeaveLastOne,
+    /// The last 20% of the whole log in time are test.
+    GlobalTemporal,
 }
 
 /// How log lines look.

@@ -23,7 +23,16 @@ pub const ENV_NESTING: &str = "__";
 /// Top-level settings the environment may set. Other `TEPHRA_*` variables (for
 /// example `TEPHRA_CONFIG`, read by the `--config` flag, or variables of test
 /// harnesses) are not settings and must not be mistaken for misspelt ones.
-const ENV_SETTINGS: &[&str] = &["data_dir", "server", "events", "recommend"];
+fn is_setting_section(name: &str) -> bool {
+    // Derived from the configuration itself, so a new section is reachable from
+    // the environment without touching this file.
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(sections)) => {
+            sections.keys().any(|s| s.eq_ignore_ascii_case(name))
+        }
+        _ => false,
+    }
+}
 
 /// The settings given as flags; `None` leaves the lower layers' value.
 #[derive(Debug, Default, Clone)]
@@ -99,7 +108,7 @@ fn environment() -> Env {
         .filter(|key| {
             let key = key.as_str();
             let top = key.split(ENV_NESTING).next().unwrap_or_default();
-            ENV_SETTINGS.iter().any(|s| s.eq_ignore_ascii_case(top))
+            is_setting_section(top)
                 && !TEXT_SETTINGS
                     .iter()
                     .any(|(_, var)| var[ENV_PREFIX.len()..].eq_ignore_ascii_case(key))
@@ -188,7 +197,9 @@ mod tests {
             jail.set_env("TEPHRA_EVENTS__POSITIVE", "[click, add_to_cart]");
             jail.set_env("TEPHRA_RECOMMEND__TRENDING_HALF_LIFE_HOURS", "6.5");
             jail.set_env("TEPHRA_SERVER__CREATE_UNKNOWN_ITEMS", "false");
+            jail.set_env("TEPHRA_TRAINING__MIN_NEW_EVENTS", "7");
             let c = load(None, &FlagSettings::default()).unwrap();
+            assert_eq!(c.training.min_new_events, 7);
             assert_eq!(c.events.positive, ["click", "add_to_cart"]);
             assert_eq!(c.recommend.trending_half_life_hours, 6.5);
             assert!(!c.server.create_unknown_items);

@@ -9,9 +9,12 @@ mod cli;
 mod config_layers;
 mod data_dir;
 mod demo;
+mod eval_cmd;
 mod export;
+mod gen;
 mod import;
 mod logging;
+mod model_spec;
 mod number;
 mod sample;
 mod serve;
@@ -88,6 +91,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match args.which {
                 BenchCommand::Ingest(args) => bench::ingest::run(&args).await,
             }
+        }
+        // CPU-bound and parallel (rayon): off the async workers.
+        Command::Gen(args) => {
+            logging::init(cli.log_format, "warn");
+            let options = gen::GenOptions {
+                users: usize::try_from(args.users)?,
+                items: usize::try_from(args.items)?,
+                events: args.events,
+                topics: usize::try_from(args.topics)?,
+                seed: args.seed,
+                out: args.out,
+                show_progress: true,
+            };
+            tokio::task::spawn_blocking(move || gen::run(&options)).await?
+        }
+        Command::Eval(args) => {
+            logging::init(cli.log_format, "warn");
+            tokio::task::spawn_blocking(move || eval_cmd::run(&args)).await?
         }
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod config;
 mod demo;
+mod gen_eval;
 mod import_export;
 mod serve;
 mod support;
