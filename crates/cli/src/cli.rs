@@ -50,6 +50,23 @@ pub enum Command {
     Gen(GenArgs),
     /// Evaluate models offline on a data set with full-ranking metrics.
     Eval(EvalArgs),
+    /// Train the configured model on the data directory's events, judge it on a
+    /// holdout and save it for `serve` when it is not worse than the saved one (offline).
+    Train(TrainArgs),
+}
+
+/// `tephra train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Model spec to train, e.g. `seq_ease`, `ease:lambda=500`, `ials:factors=64`
+    /// [setting: training.model; default: seq_ease].
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+
+    /// Recency half-life of a history, in events; 0 weighs every event alike
+    /// [setting: training.recency_half_life; default 7].
+    #[arg(long, value_name = "EVENTS")]
+    pub recency_half_life: Option<f32>,
 }
 
 /// `tephra serve`.
@@ -126,6 +143,26 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Offline import rate, HTTP ingestion rate, and /v1/popular latency against /healthz.
     Ingest(IngestBenchArgs),
+    /// Accuracy of what /v1/recommend serves after `tephra import` + `tephra train`
+    /// (standard protocol, every test user asked over HTTP).
+    Accuracy(AccuracyBenchArgs),
+}
+
+/// `tephra bench accuracy`.
+#[derive(Debug, Args, Clone)]
+pub struct AccuracyBenchArgs {
+    /// `movielens-100k` (fetched by scripts/fetch-movielens.sh) or a
+    /// `user_id,item_id,timestamp` CSV file.
+    #[arg(long, default_value = "movielens-100k")]
+    pub dataset: String,
+
+    /// Model spec for `tephra train` (default: the configured default, seq_ease).
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+
+    /// Concurrent HTTP connections asking for recommendations.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub connections: u64,
 }
 
 /// `tephra bench ingest`.

@@ -18,6 +18,7 @@ mod model_spec;
 mod number;
 mod sample;
 mod serve;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             logging::init(cli.log_format, "warn");
             match args.which {
                 BenchCommand::Ingest(args) => bench::ingest::run(&args).await,
+                BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
             }
         }
         // CPU-bound and parallel (rayon): off the async workers.
@@ -109,6 +111,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => {
             logging::init(cli.log_format, "warn");
             tokio::task::spawn_blocking(move || eval_cmd::run(&args)).await?
+        }
+        Command::Train(args) => {
+            let config = config_layers::load(file, &flags)?;
+            logging::init(cli.log_format, "warn");
+            train::run(&args, config).await
         }
     }
 }

@@ -35,6 +35,10 @@ fn tuned(kind: &str) -> &'static [(&'static str, Range)] {
             ("alpha", Range::Around(4.0)),
             ("unobserved_weight", Range::Around(4.0)),
         ],
+        "bpr" => &[
+            ("learning_rate", Range::Around(3.0)),
+            ("regularization", Range::Around(10.0)),
+        ],
         "itemknn" => &[
             ("shrinkage", Range::Between(0.0, 100.0)),
             ("neighbours", Range::WholeAround(4.0)),
@@ -56,12 +60,7 @@ pub fn parse(text: &str) -> anyhow::Result<ModelSpec> {
 
 /// The registry's view of a training part: every user's timeline.
 pub fn training_data(train: &Sequences) -> anyhow::Result<TrainingData> {
-    let sequences = train
-        .users()
-        .iter()
-        .map(|steps| steps.iter().map(|s| (s.item, s.time.0)).collect())
-        .collect();
-    Ok(TrainingData::from_sequences(train.n_items(), sequences)?)
+    Ok(train.training_data()?)
 }
 
 /// Up to `n` configurations to try, `spec` first; the rest are drawn (seeded)

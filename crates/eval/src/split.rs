@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use tephra_core::{Duplicates, Interactions, Timestamp};
+use tephra_models::registry::TrainingData;
 
 use crate::dataset::Log;
 use crate::EvalError;
@@ -99,6 +100,19 @@ impl Sequences {
     /// is what the reference protocol trains on.
     pub fn to_matrix(&self) -> Result<Interactions, EvalError> {
         self.to_weighted_matrix(|_, _| 1.0, Duplicates::Max)
+    }
+
+    /// The registry's view of these timelines ([`TrainingData`]), which every
+    /// model is fitted from, so that evaluation, `tephra train` and the server
+    /// feed models identically.
+    pub fn training_data(&self) -> Result<TrainingData, EvalError> {
+        let sequences = self
+            .per_user
+            .iter()
+            .map(|steps| steps.iter().map(|s| (s.item, s.time.0)).collect())
+            .collect();
+        TrainingData::from_sequences(self.n_items, sequences)
+            .map_err(|e| EvalError::Internal(format!("building the training data: {e}")))
     }
 
     /// A users × items matrix with a weight per step, `weight(step, age)` where

@@ -39,6 +39,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use tephra_core::Interactions;
 
 use crate::error::ModelError;
@@ -47,7 +48,8 @@ use crate::recommender::{History, Recommender};
 const NAME: &str = "bpr";
 
 /// How the items a user did not take are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NegativeSampling {
     /// Every item equally likely (the better choice on MovieLens-100K).
     #[default]
@@ -59,7 +61,8 @@ pub enum NegativeSampling {
 }
 
 /// BPR hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct BprConfig {
     /// Latent dimension d (≥ 1).
     pub factors: usize,

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use tephra_core::{Duplicates, Interactions};
 
 use crate::blend::{Blend, Normalization};
+use crate::bpr::{Bpr, BprConfig};
 use crate::ease::{Ease, EaseConfig};
 use crate::error::ModelError;
 use crate::ials::{IalsConfig, IalsModel};
@@ -239,6 +240,8 @@ pub enum ModelSpec {
     Popularity(PopularitySpec),
     /// Implicit ALS with conjugate-gradient updates.
     Ials(IalsConfig),
+    /// Bayesian personalized ranking (SGD matrix factorization).
+    Bpr(BprConfig),
     /// Item-kNN.
     #[serde(rename = "itemknn")]
     ItemKnn(ItemKnnSpec),
@@ -257,6 +260,7 @@ impl ModelSpec {
             ModelSpec::SeqEase(_) => "seq_ease",
             ModelSpec::Popularity(_) => "popularity",
             ModelSpec::Ials(_) => "ials",
+            ModelSpec::Bpr(_) => "bpr",
             ModelSpec::ItemKnn(_) => "itemknn",
             ModelSpec::Rp3Beta(_) => "rp3beta",
             ModelSpec::Blend(_) => "blend",
@@ -269,6 +273,7 @@ impl ModelSpec {
         "seq_ease",
         "popularity",
         "ials",
+        "bpr",
         "itemknn",
         "rp3beta",
         "blend",
@@ -374,6 +379,8 @@ pub enum Model {
     Popularity(MostPopular),
     /// iALS.
     Ials(IalsModel),
+    /// BPR.
+    Bpr(Bpr),
     /// Item-kNN.
     ItemKnn(ItemKnn),
     /// RP3beta.
@@ -412,6 +419,7 @@ impl TrainedModel {
             Model::SeqEase(m) => m,
             Model::Popularity(m) => m,
             Model::Ials(m) => m,
+            Model::Bpr(m) => m,
             Model::ItemKnn(m) => m,
             Model::Rp3Beta(m) => m,
             Model::Blend(m) => m,
@@ -458,6 +466,7 @@ pub fn fit(spec: &ModelSpec, data: &TrainingData) -> Result<TrainedModel, ModelE
         ModelSpec::SeqEase(config) => Model::SeqEase(SeqEase::fit(x, &data.sequences, config)?),
         ModelSpec::Popularity(_) => Model::Popularity(MostPopular::fit(x)),
         ModelSpec::Ials(config) => Model::Ials(IalsModel::fit(x, config)?),
+        ModelSpec::Bpr(config) => Model::Bpr(Bpr::fit(x, config)?),
         ModelSpec::ItemKnn(s) => Model::ItemKnn(ItemKnn::fit(x, &s.config())?),
         ModelSpec::Rp3Beta(s) => Model::Rp3Beta(Rp3Beta::fit(x, &s.config())?),
         ModelSpec::Blend(blend) => {

@@ -10,7 +10,8 @@
 //! Tensor names, per model (a blend's part `k` prefixes its own names with
 //! `parts.k.`): `weights` (EASE, EASE + sequential: n × n, f32), `counts`
 //! (popularity: n, f32), `user_factors` / `item_factors` (iALS: rows × factors,
-//! f32), `indptr` (u64) / `indices` (u32) / `values` (f32) (item-kNN, RP3beta:
+//! f32), `item_factors` / `item_bias` (f32) / `item_counts` (u32) (BPR),
+//! `indptr` (u64) / `indices` (u32) / `values` (f32) (item-kNN, RP3beta:
 //! the sparse CSR neighbour matrix).
 //!
 //! Loading never panics on a bad file: a missing file, a damaged one (wrong
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tephra_core::Timestamp;
 
 use crate::blend::Blend;
+use crate::bpr::Bpr;
 use crate::ease::Ease;
 use crate::error::ModelError;
 use crate::ials::{Factors, IalsModel};
@@ -156,6 +158,14 @@ fn collect<'a>(
                 );
             }
         }
+        Model::Bpr(m) => {
+            out.insert(
+                name("item_factors"),
+                f32_tensor(vec![n, m.factors()], m.item_factors()),
+            );
+            out.insert(name("item_bias"), f32_tensor(vec![n], m.item_bias()));
+            out.insert(name("item_counts"), u32_tensor(m.item_counts()));
+        }
         Model::ItemKnn(m) => sparse(m.similarity(), out),
         Model::Rp3Beta(m) => sparse(m.weights(), out),
         Model::Blend(b) => {
@@ -245,8 +255,26 @@ pub fn save_with_notes(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let metadata = HashMap::from([(HEADER_KEY.to_string(), json)]);
-    safetensors::serialize_to_file(views, Some(metadata), path)
-        .map_err(|e| failed(format!("cannot write: {e}")))?;
+    // Written beside the target and renamed over it, so a reader (or a crash)
+    // sees either the old snapshot or the new one, never half of one.
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = std::path::PathBuf::from(temporary);
+    let written = safetensors::serialize_to_file(views, Some(metadata), &temporary)
+        .map_err(|e| failed(format!("cannot write: {e}")))
+        .and_then(|()| {
+            std::fs::File::open(&temporary)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| failed(format!("cannot flush: {e}")))
+        })
+        .and_then(|()| {
+            std::fs::rename(&temporary, path)
+                .map_err(|e| failed(format!("cannot move into place: {e}")))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
     Ok(header)
 }
 
@@ -464,6 +492,17 @@ impl Reader<'_, '_> {
                     factors("user_factors")?,
                     items,
                 )?)
+            }
+            ModelSpec::Bpr(config) => {
+                let (_, factors) = self.f32s(&name("item_factors"), Some(&[n, config.factors]))?;
+                let (_, bias) = self.f32s(&name("item_bias"), Some(&[n]))?;
+                let counts = self
+                    .view(&name("item_counts"), Dtype::U32, Some(&[n]))?
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Model::Bpr(Bpr::from_parts(*config, factors, bias, counts)?)
             }
             ModelSpec::ItemKnn(_) => {
                 Model::ItemKnn(ItemKnn::from_similarity(self.sparse(prefix, n)?))

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tephra_core::{EventTypes, ValidationError};
+use tephra_models::registry::{default_serving, ModelSpec};
+use tephra_models::HistoryWeighting;
 
 /// The whole configuration of one Tephra process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -102,8 +104,9 @@ pub struct TrainingSettings {
     pub interval_secs: u64,
     /// Retrain as soon as this many positive events arrived since the last run.
     pub min_new_events: u64,
-    /// EASE regularization λ of the served model.
-    pub ease_lambda: f32,
+    /// The model to train and serve, as a registry spec: `seq_ease` (the
+    /// default), `ease:lambda=500`, `ials:factors=64`, `itemknn`, or JSON.
+    pub model: String,
     /// Recency weighting of a user's history when scoring: the age, in events,
     /// at which an event's weight halves; 0 weighs every event alike.
     pub recency_half_life: f32,
@@ -118,8 +121,11 @@ impl Default for TrainingSettings {
             enabled: true,
             interval_secs: 3600,
             min_new_events: 1000,
-            ease_lambda: 500.0,
-            recency_half_life: 10.0,
+            model: default_serving().spec.to_string(),
+            recency_half_life: match default_serving().weighting {
+                HistoryWeighting::Recency { half_life } => half_life,
+                HistoryWeighting::Plain => 0.0,
+            },
             holdout_fraction: 0.2,
         }
     }
@@ -159,8 +165,8 @@ impl Config {
         if t.interval_secs == 0 {
             return bad("training.interval_secs", "must be at least 1 second");
         }
-        if !t.ease_lambda.is_finite() || t.ease_lambda <= 0.0 {
-            return bad("training.ease_lambda", "must be a positive number");
+        if let Err(e) = t.model.parse::<ModelSpec>() {
+            return bad("training.model", &e.to_string());
         }
         if !t.recency_half_life.is_finite() || t.recency_half_life < 0.0 {
             return bad(

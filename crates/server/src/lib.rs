@@ -34,4 +34,4 @@ pub use config::Config;
 pub use error::{ApiError, ErrorBody, ErrorDetail, ServerError};
 pub use router::router;
 pub use serve::{serve, shutdown_signal};
-pub use state::AppState;
+pub use state::{snapshot_path, AppState};

@@ -665,6 +665,29 @@ impl LiveState {
         self.catalogue.len().max(self.ids.items.len())
     }
 
+    /// A fingerprint (`fnv1a64:` + 16 hex digits) of the ids of items
+    /// `0..n_items` in index order. A saved model scores item indices; the
+    /// fingerprint it is saved with proves that those indices still name the
+    /// same items when it is loaded.
+    pub fn item_fingerprint(&self, n_items: usize) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for index in 0..n_items {
+            // Ids cannot contain NUL, so it separates them unambiguously; an
+            // index without an id hashes as a lone 0x01.
+            match self.item_id(index as u32) {
+                Some(id) => eat(id.as_bytes()),
+                None => eat(&[1]),
+            }
+            eat(&[0]);
+        }
+        format!("fnv1a64:{hash:016x}")
+    }
+
     /// Copies every user's positive events, for training off the lock. Compact
     /// (12 bytes per event), so the copy is quick even for millions of events.
     pub fn positive_events(&self) -> PositiveEvents {

@@ -17,74 +17,100 @@
 //! 4. promotes when the candidate is not worse (ties promote): refits it on all
 //!    events, so the served model knows every user's latest items, and swaps it
 //!    in. Requests in flight keep the `Arc` of the model they started with, so
-//!    the swap drops none.
+//!    the swap drops none;
+//! 5. writes the promoted model as a snapshot (`models/current.tephra` in the
+//!    tenant's folder of the data directory), which the next start loads, so a
+//!    restart serves the same model without retraining.
+//!
+//! What is trained is a [`ModelRecipe`]: a registry [`ModelSpec`] and the
+//! history weighting it is served with. The default is the registry's
+//! [`default_serving`] configuration, so the model measured by `tephra eval` is
+//! the model the server answers with.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tephra_core::Timestamp;
 use tephra_eval::{
     evaluate, weighted_history, EvalOptions, HistoryWeighting, Protocol, Sequences, Step,
 };
-use tephra_models::ease::{Ease, EaseConfig};
-use tephra_models::Recommender;
+use tephra_models::registry::{default_serving, fit, ModelSpec, TrainedModel};
+use tephra_models::{snapshot, Recommender};
 use utoipa::ToSchema;
 
 use crate::config::TrainingSettings;
 use crate::live::{LiveState, PositiveEvents};
 
+/// Snapshot header note holding the [`ModelInfo`].
+const INFO_NOTE: &str = "model_info";
+/// Snapshot header note holding the fingerprint of the item ids the model's
+/// indices stand for (see [`LiveState::item_fingerprint`]).
+const ITEMS_NOTE: &str = "item_fingerprint";
+
 /// The recipe of a served model: everything that decides its weights and how a
 /// history is scored, so two runs with equal recipes are interchangeable.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModelRecipe {
-    /// Model family (`ease`).
-    pub model: &'static str,
-    /// EASE regularization λ.
-    pub lambda: f32,
-    /// Recency half-life in events; 0 when every event weighs the same.
-    pub recency_half_life: f32,
+    /// What is trained: a model spec with a `kind` tag and its parameters,
+    /// e.g. `{"kind": "seq_ease", "lambda": 800, ...}`.
+    #[schema(value_type = Object)]
+    pub spec: ModelSpec,
+    /// How a user's history is weighted before scoring:
+    /// `{"kind": "recency", "half_life": 7}` or `{"kind": "plain"}`.
+    #[schema(value_type = Object)]
+    pub weighting: HistoryWeighting,
+}
+
+impl Default for ModelRecipe {
+    /// The registry's [`default_serving`] configuration.
+    fn default() -> Self {
+        let serving = default_serving();
+        Self {
+            spec: serving.spec,
+            weighting: serving.weighting,
+        }
+    }
 }
 
 impl ModelRecipe {
-    /// The recipe the training settings ask for.
-    pub fn from_settings(settings: &TrainingSettings) -> Self {
-        Self {
-            model: "ease",
-            lambda: settings.ease_lambda,
-            recency_half_life: settings.recency_half_life,
-        }
+    /// The recipe the training settings ask for (`training.model` and
+    /// `training.recency_half_life`).
+    pub fn from_settings(settings: &TrainingSettings) -> Result<Self, TrainError> {
+        let spec: ModelSpec = settings
+            .model
+            .parse()
+            .map_err(|e| TrainError(format!("training.model: {e}")))?;
+        let weighting = if settings.recency_half_life > 0.0 {
+            HistoryWeighting::Recency {
+                half_life: settings.recency_half_life,
+            }
+        } else {
+            HistoryWeighting::Plain
+        };
+        Ok(Self { spec, weighting })
     }
 
     /// How a history is weighted before scoring.
     pub fn weighting(&self) -> HistoryWeighting {
-        if self.recency_half_life > 0.0 {
-            HistoryWeighting::Recency {
-                half_life: self.recency_half_life,
-            }
-        } else {
-            HistoryWeighting::Plain
-        }
+        self.weighting
     }
 
-    fn fit(&self, data: &Sequences) -> Result<Box<dyn Recommender>, TrainError> {
-        let matrix = data
-            .to_matrix()
-            .map_err(|e| TrainError(format!("cannot build the matrix: {e}")))?;
-        let config = EaseConfig {
-            lambda: self.lambda,
-            ..EaseConfig::default()
-        };
-        let model =
-            Ease::fit(&matrix, &config).map_err(|e| TrainError(format!("training failed: {e}")))?;
-        Ok(Box::new(model))
+    fn fit(&self, data: &Sequences) -> Result<TrainedModel, TrainError> {
+        let data = data
+            .training_data()
+            .map_err(|e| TrainError(format!("cannot prepare the training data: {e}")))?;
+        fit(&self.spec, &data)
+            .map_err(|e| TrainError(format!("training {} failed: {e}", self.spec)))
     }
 }
 
 /// Holdout quality of a model, measured with full ranking.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HoldoutMetrics {
     /// Users evaluated.
     pub users: usize,
@@ -95,7 +121,7 @@ pub struct HoldoutMetrics {
 }
 
 /// What is known about the promoted model.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ModelInfo {
     /// How it was made.
     pub recipe: ModelRecipe,
@@ -110,6 +136,14 @@ pub struct ModelInfo {
     /// Its quality on the holdout of the run that promoted it (fitted on the
     /// training part only).
     pub holdout: HoldoutMetrics,
+    /// Where it came from: `trained` in this process or `snapshot` (loaded at
+    /// startup from the file the run that promoted it wrote).
+    #[serde(default = "trained_origin")]
+    pub origin: String,
+}
+
+fn trained_origin() -> String {
+    "trained".to_owned()
 }
 
 /// The answer of one training run.
@@ -138,7 +172,7 @@ pub struct TrainError(pub String);
 /// The promoted model and its metadata, swapped as one.
 pub struct Promoted {
     /// The model scoring requests.
-    pub model: Arc<dyn Recommender>,
+    pub model: Arc<TrainedModel>,
     /// What it is.
     pub info: ModelInfo,
 }
@@ -151,9 +185,71 @@ pub struct ModelManager {
     training: Mutex<()>,
     /// `LiveState::positive_event_count` when the last run started.
     trained_at_count: AtomicU64,
+    /// Where the promoted model is saved; `None` keeps it in memory only.
+    snapshot: Option<PathBuf>,
 }
 
 impl ModelManager {
+    /// A manager that saves every promoted model to `path` (replacing the
+    /// previous one atomically) and can load it back with
+    /// [`ModelManager::load_snapshot`].
+    pub fn with_snapshot(path: PathBuf) -> Self {
+        Self {
+            snapshot: Some(path),
+            ..Self::default()
+        }
+    }
+
+    /// The snapshot file, if models are persisted.
+    pub fn snapshot_path(&self) -> Option<&Path> {
+        self.snapshot.as_deref()
+    }
+
+    /// Loads the saved model, if there is one, and serves it. Returns whether a
+    /// model was loaded. A snapshot that cannot serve this data directory (a
+    /// damaged file, a format from a newer Tephra, items numbered differently)
+    /// is not loaded: the reason is returned as an error, the server keeps the
+    /// fallback chain, and the next training run replaces the file.
+    pub fn load_snapshot(&self, live: &LiveState) -> Result<bool, TrainError> {
+        let Some(path) = &self.snapshot else {
+            return Ok(false);
+        };
+        if !path.exists() {
+            return Ok(false);
+        }
+        let (model, header) = snapshot::load(path).map_err(|e| TrainError(e.to_string()))?;
+        let note = |key: &str| {
+            header.notes.get(key).cloned().ok_or_else(|| {
+                TrainError(format!(
+                    "{}: the snapshot has no `{key}` note; it was not written by the server",
+                    path.display()
+                ))
+            })
+        };
+        let mut info: ModelInfo = serde_json::from_value(note(INFO_NOTE)?)
+            .map_err(|e| TrainError(format!("{}: bad `{INFO_NOTE}`: {e}", path.display())))?;
+        let fingerprint = note(ITEMS_NOTE)?;
+        let n_items = model.n_items();
+        if n_items > live.n_items()
+            || fingerprint.as_str() != Some(live.item_fingerprint(n_items).as_str())
+        {
+            return Err(TrainError(format!(
+                "{}: the model was trained on other items than this data directory holds",
+                path.display()
+            )));
+        }
+        info.origin = "snapshot".to_owned();
+        // Events beyond those the model was trained on count as new for the
+        // background loop; the ones it knows do not trigger a retrain.
+        self.trained_at_count
+            .store(info.n_events as u64, Ordering::Release);
+        *self.current.write() = Some(Arc::new(Promoted {
+            model: Arc::new(model),
+            info,
+        }));
+        Ok(true)
+    }
+
     /// The promoted model, if any; cheap (one `Arc` clone under a read lock).
     pub fn current(&self) -> Option<Arc<Promoted>> {
         self.current.read().clone()
@@ -175,9 +271,11 @@ impl ModelManager {
     ) -> Result<TrainOutcome, TrainError> {
         let _one_at_a_time = self.training.lock();
         let started = Instant::now();
-        let (events, count) = {
+        let (events, count, fingerprint) = {
             let live = live.read();
-            (live.positive_events(), live.positive_event_count())
+            let events = live.positive_events();
+            let fingerprint = live.item_fingerprint(events.n_items);
+            (events, live.positive_event_count(), fingerprint)
         };
         self.trained_at_count.store(count, Ordering::Release);
         let all = sequences(&events)?;
@@ -197,7 +295,7 @@ impl ModelManager {
         };
         let judge = |recipe: &ModelRecipe| -> Result<HoldoutMetrics, TrainError> {
             let model = recipe.fit(&split.train)?;
-            let metrics = evaluate(model.as_ref(), &split, &options(recipe))
+            let metrics = evaluate(&model, &split, &options(recipe))
                 .map_err(|e| TrainError(format!("evaluation failed: {e}")))?;
             Ok(HoldoutMetrics {
                 users: metrics.users,
@@ -213,15 +311,17 @@ impl ModelManager {
         let promoted = current_holdout
             .is_none_or(|current| candidate_holdout.ndcg_at_10 >= current.ndcg_at_10);
         if promoted {
-            let model: Arc<dyn Recommender> = Arc::from(recipe.fit(&all)?);
+            let model = Arc::new(recipe.fit(&all)?);
             let info = ModelInfo {
-                recipe,
+                recipe: recipe.clone(),
                 trained_at: Timestamp::now(),
                 n_items: model.n_items(),
                 n_users: all.n_users(),
                 n_events: all.n_steps(),
                 holdout: candidate_holdout,
+                origin: trained_origin(),
             };
+            self.save(&model, &info, &fingerprint);
             *self.current.write() = Some(Arc::new(Promoted { model, info }));
         }
         let outcome = TrainOutcome {
@@ -241,6 +341,34 @@ impl ModelManager {
             "model training finished"
         );
         Ok(outcome)
+    }
+
+    /// Writes the promoted model to the snapshot file. A failure is logged, not
+    /// returned: the model is served either way, and only a restart before the
+    /// next successful run would miss it.
+    fn save(&self, model: &TrainedModel, info: &ModelInfo, fingerprint: &str) {
+        let Some(path) = &self.snapshot else {
+            return;
+        };
+        let written = (|| -> Result<(), String> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let info = serde_json::to_value(info).map_err(|e| e.to_string())?;
+            let notes = BTreeMap::from([
+                (INFO_NOTE.to_owned(), info),
+                (ITEMS_NOTE.to_owned(), fingerprint.into()),
+            ]);
+            snapshot::save_with_notes(model, notes, path).map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        match written {
+            Ok(()) => tracing::info!(path = %path.display(), "model snapshot written"),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot write the model snapshot")
+            }
+        }
     }
 
     /// Whether the background loop should train now: enough new positive events,

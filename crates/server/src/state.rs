@@ -5,6 +5,7 @@
 //! replays the store into a fresh live state, and every write path (see
 //! `write.rs`) updates the live state only after the store acknowledged the write.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +23,17 @@ use crate::model_manager::ModelManager;
 const LOAD_ITEMS_PAGE: usize = 1000;
 /// Page size when replaying the event log at startup.
 const LOAD_EVENTS_PAGE: usize = 10_000;
+
+/// Where the promoted model of the (only, for now) tenant is saved:
+/// `<data_dir>/tenants/default/models/current.tephra`, beside its store.
+pub fn snapshot_path(config: &Config) -> PathBuf {
+    config
+        .data_dir
+        .join("tenants")
+        .join("default")
+        .join("models")
+        .join("current.tephra")
+}
 
 /// Shared state of one running API: cheap to clone (every field is shared).
 #[derive(Clone)]
@@ -106,6 +118,16 @@ impl AppState {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "live state loaded from the store"
         );
+        let models = ModelManager::with_snapshot(snapshot_path(&config));
+        match models.load_snapshot(&live) {
+            Ok(true) => tracing::info!("model loaded from its snapshot"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(
+                %error,
+                "the saved model is not served; recommendations use the fallback chain \
+                 until the next training run"
+            ),
+        }
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -113,7 +135,7 @@ impl AppState {
             write_gate: Arc::new(tokio::sync::RwLock::new(())),
             ready: Arc::new(AtomicBool::new(true)),
             metrics: crate::metrics::prometheus_handle(),
-            models: Arc::new(ModelManager::default()),
+            models: Arc::new(models),
         })
     }
 
@@ -153,7 +175,7 @@ impl AppState {
     ) -> Result<crate::model_manager::TrainOutcome, crate::model_manager::TrainError> {
         let state = self.clone();
         let settings = self.config.training.clone();
-        let recipe = crate::model_manager::ModelRecipe::from_settings(&settings);
+        let recipe = crate::model_manager::ModelRecipe::from_settings(&settings)?;
         tokio::task::spawn_blocking(move || {
             state
                 .models

@@ -2,6 +2,7 @@
 //! on them. Shared machines are noisy, so every figure is the median of several
 //! runs, and HTTP figures come with the server's own `/healthz` as a ceiling.
 
+pub mod accuracy;
 mod dataset;
 pub mod ingest;
 mod load;

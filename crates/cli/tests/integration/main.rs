@@ -8,3 +8,4 @@ mod gen_eval;
 mod import_export;
 mod serve;
 mod support;
+mod train;

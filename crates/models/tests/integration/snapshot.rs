@@ -14,6 +14,7 @@ const SPECS: &[&str] = &[
     "seq_ease:lambda=2,beta=1.5,window=3",
     "popularity",
     "ials:factors=8,iterations=3",
+    "bpr:factors=8,epochs=5,fold_in_epochs=5",
     "itemknn:neighbours=3",
     "itemknn:similarity=bm25",
     "rp3beta:neighbours=4",

@@ -142,6 +142,11 @@ impl TestServer {
         }
     }
 
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// Shuts the server down gracefully and waits until it has stopped.
     pub async fn stop(mut self) -> (Option<TempDir>, PathBuf, Config) {
         self.shutdown_and_wait().await;

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use tephra_core::{Duplicates, Interactions, Timestamp};
-use tephra_eval::{weighted_history, HistoryWeighting, Step};
-use tephra_models::ease::{Ease, EaseConfig};
-use tephra_models::Recommender;
+use tephra_core::Timestamp;
+use tephra_models::registry::{fit, TrainingData};
+use tephra_models::{weighted_history, Recommender};
+use tephra_server::model_manager::ModelRecipe;
 use tephra_server::Config;
 
 use crate::harness::TestServer;
@@ -64,10 +64,10 @@ async fn trained_server() -> (TestServer, Vec<(String, String, i64)>) {
     (s, log)
 }
 
-/// What the model must answer for `user`: EASE fitted by the test on `log`
-/// (its own item numbering: EASE does not depend on it), scoring the user's
-/// recency-weighted history in `current` (the log the server has now), positive
-/// scores only, seen items excluded.
+/// What the model must answer for `user`: the configured model fitted by the
+/// test on `log` through the registry (items numbered on first sight, as the
+/// server numbers them), scoring the user's weighted history in `current` (the
+/// log the server has now), positive scores only, seen items excluded.
 fn expected_ranking(
     log: &[(String, String, i64)],
     current: &[(String, String, i64)],
@@ -77,42 +77,29 @@ fn expected_ranking(
     let mut users: HashMap<&str, u32> = HashMap::new();
     let mut items: HashMap<&str, u32> = HashMap::new();
     let mut names: Vec<&str> = Vec::new();
-    let mut triples = Vec::new();
-    for (u, i, _) in log {
+    let mut sequences: Vec<Vec<(u32, i64)>> = Vec::new();
+    for (u, i, t) in log {
         let n_users = users.len() as u32;
         let u = *users.entry(u).or_insert(n_users);
+        if u as usize == sequences.len() {
+            sequences.push(Vec::new());
+        }
         let n_items = items.len() as u32;
         let i = *items.entry(i).or_insert_with(|| {
             names.push(i);
             n_items
         });
-        triples.push((u, i, 1.0));
+        sequences[u as usize].push((i, *t));
     }
-    let matrix =
-        Interactions::from_triples(users.len(), items.len(), triples, Duplicates::Max).unwrap();
-    let model = Ease::fit(
-        &matrix,
-        &EaseConfig {
-            lambda: config.training.ease_lambda,
-            ..EaseConfig::default()
-        },
-    )
-    .unwrap();
-    let steps: Vec<Step> = current
+    let recipe = ModelRecipe::from_settings(&config.training).unwrap();
+    let data = TrainingData::from_sequences(items.len(), sequences).unwrap();
+    let model = fit(&recipe.spec, &data).unwrap();
+    let timeline: Vec<u32> = current
         .iter()
         .filter(|(u, _, _)| u == user)
-        .map(|(_, i, t)| Step {
-            time: Timestamp::from_millis(*t),
-            item: items[i.as_str()],
-            value: 1.0,
-        })
+        .map(|(_, i, _)| items[i.as_str()])
         .collect();
-    let history = weighted_history(
-        &steps,
-        HistoryWeighting::Recency {
-            half_life: config.training.recency_half_life,
-        },
-    );
+    let history = weighted_history(timeline, recipe.weighting);
     let mut scores = vec![0.0; model.n_items()];
     model.score(&history, &mut scores);
     let mut ranked: Vec<(u32, f32)> = scores
@@ -283,4 +270,70 @@ async fn wait_for_model(s: &TestServer) -> Value {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("no model was trained in the background");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promoted_model_is_saved_and_served_again_after_a_restart() {
+    let (s, log) = trained_server().await;
+    let before = s.get("/v1/recommend/a2?n=10").await;
+    let trained = s.get("/v1/model").await;
+    assert_eq!(trained.ok()["origin"], "trained", "{}", trained.text);
+    assert_eq!(trained.ok()["recipe"]["spec"]["kind"], "seq_ease");
+    let s = s.restart().await;
+    let model = s.get("/v1/model").await;
+    assert_eq!(model.ok()["origin"], "snapshot", "{}", model.text);
+    assert_eq!(model.ok()["n_events"], log.len());
+    assert_eq!(model.ok()["holdout"], trained.ok()["holdout"]);
+    let after = s.get("/v1/recommend/a2?n=10").await;
+    assert_eq!(after.ids(), before.ids(), "{}", after.text);
+    assert_eq!(sources(&after)[0], "model");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_snapshot_is_not_served_and_the_next_run_replaces_it() {
+    let (s, _) = trained_server().await;
+    let path = tephra_server::snapshot_path(s.config());
+    let mut bytes = std::fs::read(&path).expect("the snapshot was written");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let s = s.restart().await;
+    s.get("/v1/model").await.assert_error(404, "not_found");
+    let reply = s.get("/v1/recommend/a2?n=5").await;
+    assert!(
+        sources(&reply).iter().all(|s| s != "model"),
+        "{}",
+        reply.text
+    );
+    let outcome = s.post("/v1/admin/train", &json!({})).await;
+    assert_eq!(outcome.ok()["promoted"], true, "{}", outcome.text);
+    let s = s.restart().await;
+    assert_eq!(s.get("/v1/model").await.ok()["origin"], "snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_other_items_is_not_served() {
+    let (s, _) = trained_server().await;
+    let path = tephra_server::snapshot_path(s.config());
+    let saved = std::fs::read(&path).unwrap();
+    let (dir, data_dir, config) = s.stop().await;
+    // A fresh data directory whose items have other ids, with the old snapshot.
+    let other = tempfile::tempdir().unwrap();
+    let mut config = config;
+    config.data_dir = other.path().to_owned();
+    {
+        let s = TestServer::start_in(other.path(), config.clone()).await;
+        let events: Vec<(String, String, i64)> = grouped_log()
+            .into_iter()
+            .map(|(u, i, t)| (u, format!("other-{i}"), t))
+            .collect();
+        s.post("/v1/events", &as_events(&events)).await.ok();
+        s.stop().await;
+    }
+    let copy = tephra_server::snapshot_path(&config);
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, saved).unwrap();
+    let s = TestServer::start_in(other.path(), config).await;
+    s.get("/v1/model").await.assert_error(404, "not_found");
+    drop((dir, data_dir));
 }
