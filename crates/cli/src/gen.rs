@@ -42,8 +42,10 @@ const TOPIC_SWITCH: f64 = 0.1;
 const ACTIVITY_SIGMA: f64 = 1.0;
 /// Time the whole log spans.
 const SPAN_SECS: i64 = 365 * 24 * 3600;
-/// Start of the time span (2026-01-01T00:00:00Z).
-const START_SECS: i64 = 1_767_225_600;
+/// Start of the time span (2025-01-01T00:00:00Z): the log ends on
+/// 2026-01-01, in the past, so every event imports (events dated ahead of the
+/// clock are refused), and the file depends on the seed only, not on today.
+const START_SECS: i64 = 1_735_689_600;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,6 +36,11 @@ pub struct Event {
     pub scene: Option<String>,
 }
 
+/// How far ahead of this server's clock an event's time may lie: clients'
+/// clocks drift, but an event dated days ahead would dominate time-decayed
+/// trending counts until that day came.
+pub const MAX_CLOCK_SKEW_MS: i64 = 3_600_000;
+
 fn default_value() -> f64 {
     1.0
 }
@@ -53,6 +58,19 @@ impl Event {
                 format!(
                     "value must be a finite number between 0 and {MAX_EVENT_VALUE:e}, got {}",
                     self.value
+                ),
+            ));
+        }
+        let latest = Timestamp::now().0.saturating_add(MAX_CLOCK_SKEW_MS);
+        if self.timestamp.0 > latest {
+            return Err(ValidationError::field(
+                "invalid_value",
+                "timestamp",
+                format!(
+                    "timestamp {} lies in the future (more than an hour ahead of this server's \
+                     clock); send the time the action happened, or leave it out to use the \
+                     time of receipt",
+                    self.timestamp
                 ),
             ));
         }
@@ -193,6 +211,20 @@ mod tests {
             e.validate(&types).unwrap_err().field.as_deref(),
             Some("user_id")
         );
+    }
+
+    #[test]
+    fn times_far_ahead_of_the_clock_are_refused_but_small_skew_is_not() {
+        let types = EventTypes::default();
+        let mut e = event(r#"{"user_id":"u","item_id":"i","type":"click"}"#);
+        e.timestamp = Timestamp(Timestamp::now().0 + 10 * 60_000);
+        assert_eq!(e.validate(&types), Ok(EventKind::Positive));
+        e.timestamp = Timestamp(Timestamp::now().0 + 2 * MAX_CLOCK_SKEW_MS);
+        let err = e.validate(&types).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("timestamp"));
+        assert!(err.message.contains("future"), "{}", err.message);
+        e.timestamp = Timestamp(0);
+        assert_eq!(e.validate(&types), Ok(EventKind::Positive));
     }
 
     #[test]

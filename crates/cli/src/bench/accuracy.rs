@@ -23,7 +23,7 @@ use tephra_eval::metrics::Accumulator;
 use tephra_eval::{Log, Protocol, Sequences};
 
 use super::load;
-use super::server_process::ServerProcess;
+use super::server_process::{without_tephra_settings, ServerProcess};
 use crate::cli::AccuracyBenchArgs;
 use crate::eval_cmd::resolve_dataset;
 
@@ -199,15 +199,7 @@ fn tephra(data_dir: &Path) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| "tephra".into());
     let mut command = Command::new(exe);
     command.arg("--data-dir").arg(data_dir);
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_string_lossy()
-            .to_ascii_uppercase()
-            .starts_with("TEPHRA_")
-        {
-            command.env_remove(key);
-        }
-    }
+    without_tephra_settings(&mut command);
     command
 }
 

@@ -42,17 +42,7 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
-        // The benchmark measures the defaults: settings from the caller's
-        // environment (an API key, a config file) must not leak in.
-        for (key, _) in std::env::vars_os() {
-            if key
-                .to_string_lossy()
-                .to_ascii_uppercase()
-                .starts_with("TEPHRA_")
-            {
-                command.env_remove(key);
-            }
-        }
+        without_tephra_settings(&mut command);
         let child = command.spawn().context("cannot start the server process")?;
         let mut server = ServerProcess {
             child,
@@ -96,6 +86,21 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Removes every `TEPHRA_*` variable from `command`'s environment: benchmarks
+/// measure the defaults, so settings from the caller's environment (an API key,
+/// a config file) must not leak in.
+pub fn without_tephra_settings(command: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("TEPHRA_")
+        {
+            command.env_remove(key);
+        }
     }
 }
 

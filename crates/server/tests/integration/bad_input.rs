@@ -193,6 +193,14 @@ async fn out_of_range_and_negative_numbers_are_422() {
     .assert_field("timestamp");
     s.post(
         "/v1/events",
+        &json!({"user_id": "u", "item_id": "i", "type": "click",
+                "timestamp": "2999-01-01T00:00:00Z"}),
+    )
+    .await
+    .assert_error(422, "invalid_value")
+    .assert_field("timestamp");
+    s.post(
+        "/v1/events",
         &json!({"user_id": "u", "item_id": "i", "type": "teleport"}),
     )
     .await
