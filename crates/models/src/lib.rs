@@ -14,6 +14,7 @@
 
 pub mod blend;
 pub mod bpr;
+pub mod content;
 pub mod ease;
 pub mod error;
 pub mod ials;

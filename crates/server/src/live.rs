@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use tephra_core::{EventKind, EventTypes, IdMap, Item, Timestamp};
+use tephra_models::content::{Bm25, ContentIndex, ItemText};
 use tephra_models::{rank, Latest, Popularity, Trending};
 use tephra_store::{IdMaps, Seq, StoredEvent};
 use utoipa::ToSchema;
@@ -35,6 +36,9 @@ pub enum Source {
     Latest,
     /// Scored by the promoted collaborative model from the user's history.
     Model,
+    /// Similar by what the items say about themselves (BM25 over title, text,
+    /// tags and categories); the only signal a brand-new item has.
+    Content,
 }
 
 /// One ranked item: dense index, score, and the source that produced it.
@@ -83,8 +87,18 @@ pub struct LiveState {
     popularity: Popularity,
     trending: Trending,
     latest: Latest,
+    /// Item texts, for similar items by content; updated with every catalogue write.
+    content: ContentIndex,
     /// Positive events applied so far (replays of one event count once per apply).
     positive_events: u64,
+}
+
+/// What "similar to an item" ranks by after the model: the item's content
+/// neighbours (best first) and its categories.
+#[derive(Clone, Copy)]
+struct Related<'a> {
+    categories: &'a [u32],
+    content: &'a [(u32, f32)],
 }
 
 /// What a request needs to know about an item to decide whether it may be shown.
@@ -307,6 +321,7 @@ impl LiveState {
             popularity: Popularity::new(),
             trending: Trending::new(trending_half_life_hours * MS_PER_HOUR),
             latest: Latest::new(),
+            content: ContentIndex::new(Bm25::default()),
             positive_events: 0,
         }
     }
@@ -348,6 +363,15 @@ impl LiveState {
             categories: categories.into_boxed_slice(),
         };
         self.latest.set(index, item.published_at);
+        self.content.upsert(
+            index,
+            &ItemText {
+                title: &item.title,
+                text: &item.text,
+                tags: &item.tags,
+                categories: &item.categories,
+            },
+        );
     }
 
     /// Removes an item from every list (its events stay counted in history).
@@ -356,6 +380,7 @@ impl LiveState {
             entry.listed = false;
         }
         self.latest.remove(index);
+        self.content.remove(index);
     }
 
     /// Applies a stored event: registers unseen ids (with placeholder catalogue
@@ -541,10 +566,10 @@ impl LiveState {
     }
 
     /// Items to show beside `item`: the items with a positive score in
-    /// `model_scores` first (the model's similarity to `item`), then the most
-    /// popular items sharing a category with `item` (any item when it has no
-    /// category). Never `item` itself, nor a hidden, expired, deleted, excluded
-    /// or category-filtered item.
+    /// `model_scores` first (the model's similarity to `item`), then the items
+    /// most similar to it by content, then the most popular items sharing a
+    /// category with `item` (any item when it has no category). Never `item`
+    /// itself, nor a hidden, expired, deleted, excluded or category-filtered item.
     pub fn similar_scored(
         &self,
         item: u32,
@@ -564,17 +589,25 @@ impl LiveState {
             .get(item as usize)
             .map_or(&[], |e| &e.categories);
         let wanted = q.offset.saturating_add(q.n);
+        // Over-fetched: the filter may drop some (seen by the model head, hidden).
+        let content = self
+            .content
+            .similar(item, wanted.saturating_mul(2).saturating_add(32));
+        let related = Related {
+            categories: related,
+            content: &content,
+        };
         self.chain(filter, model_scores, Some(related), wanted, q.offset, now)
     }
 
     /// The model head, then the non-personalized chain (trending and latest only
-    /// when `related` is `None`; with `related`, popular items sharing one of those
-    /// categories), cut to `offset..wanted`.
+    /// when `related` is `None`; with `related`, its content neighbours and then
+    /// popular items sharing one of its categories), cut to `offset..wanted`.
     fn chain(
         &self,
         mut filter: Filter<'_>,
         model_scores: ModelScores<'_>,
-        related: Option<&[u32]>,
+        related: Option<Related<'_>>,
         wanted: usize,
         offset: usize,
         now: Timestamp,
@@ -591,7 +624,24 @@ impl LiveState {
             }));
             chain.iter().for_each(|s| filter.block(s.item));
         }
-        if let Some(related) = related {
+        if let Some(Related {
+            categories: related,
+            content,
+        }) = related
+        {
+            for &(other, score) in content {
+                if chain.len() >= wanted {
+                    break;
+                }
+                if score > 0.0 && filter.allows(other) {
+                    filter.block(other);
+                    chain.push(Scored {
+                        item: other,
+                        score: f64::from(score),
+                        source: Source::Content,
+                    });
+                }
+            }
             if chain.len() < wanted {
                 let catalogue = &self.catalogue;
                 let shares = |i: u32| {

@@ -11,10 +11,11 @@ use crate::extract::{IdPath, RankParams};
 use crate::model_manager::score_similar;
 use crate::state::AppState;
 
-/// Items similar to an item by the promoted model (source `model`), then the
-/// most popular items sharing a category with it (source `popular`) — the only
-/// source when there is no model yet or the item is newer than the model. Never
-/// the item itself, nor a hidden, expired or deleted item.
+/// Items similar to an item by the promoted model (source `model`), then by
+/// content — BM25 over title, text, tags and categories, up to date with every
+/// catalogue write, so a new item is similar to its neighbours at once (source
+/// `content`) — then the most popular items sharing a category with it (source
+/// `popular`). Never the item itself, nor a hidden, expired or deleted item.
 #[utoipa::path(
     get, path = "/v1/items/{id}/similar", tag = "recommend",
     params(

@@ -337,3 +337,52 @@ async fn a_snapshot_of_other_items_is_not_served() {
     s.get("/v1/model").await.assert_error(404, "not_found");
     drop((dir, data_dir));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_item_is_similar_by_content_at_once() {
+    let s = TestServer::start_with(manual_training).await;
+    let items = json!([
+        {"id": "ev-1", "title": "Electric car battery prices fall", "categories": ["cars"]},
+        {"id": "chip-1", "title": "Chip makers race to 2nm", "categories": ["chips"]},
+        {"id": "robot-1", "title": "Robots learn to fold laundry", "categories": ["robots"]},
+    ]);
+    s.post("/v1/items", &items).await.ok();
+    let before = s.get("/v1/items/chip-1/similar?n=5").await;
+    assert!(
+        sources(&before).iter().all(|s| s != "content"),
+        "nothing shares a word yet: {}",
+        before.text
+    );
+    s.post(
+        "/v1/items",
+        &json!({"id": "chip-2", "title": "New 2nm chip fabs announced", "tags": ["fabs"]}),
+    )
+    .await
+    .ok();
+    let after = s.get("/v1/items/chip-1/similar?n=5").await;
+    assert_eq!(after.ids()[0], "chip-2", "{}", after.text);
+    assert_eq!(sources(&after)[0], "content");
+    let back = s.get("/v1/items/chip-2/similar?n=5").await;
+    assert_eq!(back.ids()[0], "chip-1", "{}", back.text);
+
+    // Hidden and deleted items are never similar.
+    s.post(
+        "/v1/items",
+        &json!({"id": "chip-2", "title": "New 2nm chip fabs announced", "hidden": true}),
+    )
+    .await
+    .ok();
+    let hidden = s.get("/v1/items/chip-1/similar?n=5").await;
+    assert!(
+        !hidden.ids().contains(&"chip-2".to_owned()),
+        "{}",
+        hidden.text
+    );
+    s.delete("/v1/items/chip-2").await;
+    let deleted = s.get("/v1/items/chip-1/similar?n=5").await;
+    assert!(
+        !deleted.ids().contains(&"chip-2".to_owned()),
+        "{}",
+        deleted.text
+    );
+}
