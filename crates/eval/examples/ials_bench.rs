@@ -5,7 +5,7 @@
 //! Standard protocol (per user, last 20% by (time, item id) is test), trains on
 //! the binary training matrix, prints training seconds, peak memory and
 //! NDCG@10 / Recall@20 on a sample of users. Options (defaults in brackets):
-//! `--factors 64 --iterations 15 --cg-steps 3 --alpha A --unobserved-weight W
+//! `--factors 64 --iterations 15 --cg-steps 2 --alpha A --unobserved-weight W
 //! --regularization L --frequency-exponent NU` (the library defaults),
 //! `--eval-users 3000`, `--users-file PATH`.
 //!
@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use tephra_eval::{evaluate, EvalOptions, Log, Protocol, Sequences};
-use tephra_models::ials::{IalsConfig, IalsModel, Isa};
+use tephra_models::ials::{IalsConfig, IalsTrainer, Isa};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -99,8 +99,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = peak_rss_mib();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let model = IalsModel::fit(&train, &config)?;
+    let mut trainer = IalsTrainer::new(&train, &config)?;
+    let mut per_iteration = Vec::with_capacity(config.iterations);
+    for _ in 0..config.iterations {
+        let iteration = Instant::now();
+        trainer.iterate();
+        per_iteration.push(format!("{:.2}", iteration.elapsed().as_secs_f64()));
+    }
+    let model = trainer.into_model();
     let train_s = started.elapsed().as_secs_f64();
+    println!("iteration_s={}", per_iteration.join(","));
     let train_cpu_s = cpu_seconds()
         .zip(cpu_before)
         .map(|(after, before)| after - before);

@@ -85,17 +85,22 @@ impl GatherPrecision {
 }
 
 impl Default for IalsConfig {
-    /// 64 factors, 15 iterations, 3 CG steps; the weights and regularization
-    /// tuned on a validation split of MovieLens-100K.
+    /// 64 factors, 15 iterations, 2 CG steps. The weights and regularization
+    /// were picked on a validation split of MovieLens-100K among settings with a
+    /// constant λ: frequency-scaled λ grows with the catalogue (α0·|I|), and
+    /// values that suit 1,700 items over-regularize 50,000 until the factors
+    /// collapse, while these carry over. Two warm-started CG steps rank as well
+    /// as three (NDCG@10 on MovieLens-100K and on a 200,000-user synthetic log
+    /// equal or slightly better) for three quarters of the work per row.
     fn default() -> Self {
         Self {
             factors: 64,
             iterations: 15,
             alpha: 1.0,
-            unobserved_weight: 0.1,
-            regularization: 0.01,
-            frequency_exponent: 1.0,
-            cg_steps: 3,
+            unobserved_weight: 1.0,
+            regularization: 10.0,
+            frequency_exponent: 0.0,
+            cg_steps: 2,
             init_scale: 0.1,
             seed: 42,
             gather_precision: GatherPrecision::Auto,
@@ -152,7 +157,12 @@ impl IalsConfig {
             return self.regularization;
         }
         let mass = observed as f64 + f64::from(self.unobserved_weight) * others as f64;
-        let lambda = f64::from(self.regularization) * mass.powf(f64::from(self.frequency_exponent));
+        let scale = if self.frequency_exponent == 1.0 {
+            mass
+        } else {
+            mass.powf(f64::from(self.frequency_exponent))
+        };
+        let lambda = f64::from(self.regularization) * scale;
         // An empty row against an empty side would get λ = 0; keep it positive.
         (lambda as f32).max(self.regularization * f32::EPSILON)
     }

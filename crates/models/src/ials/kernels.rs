@@ -121,15 +121,7 @@ pub(crate) fn apply_rows<S: Simd>(
     let y = &mut y[..lanes];
     for (b, block) in blocks.chunks_exact(8 * lanes).enumerate() {
         pump.pump(s);
-        let mut acc = [s.zero(); 8];
-        for (group, vl) in block.chunks_exact(8).zip(v) {
-            let vl = s.load(vl);
-            for r in 0..8 {
-                acc[r] = s.mul_add(s.load(&group[r]), vl, acc[r]);
-            }
-        }
-        let mut dots = F32x8::default();
-        s.store(&mut dots, s.sum8(acc));
+        let dots = block_dots(s, block, v);
         let mut c = [s.zero(); 8];
         for (r, (cr, &dot)) in c.iter_mut().zip(dots.0.iter()).enumerate() {
             *cr = s.splat(coef(8 * b + r, dot));
@@ -144,6 +136,21 @@ pub(crate) fn apply_rows<S: Simd>(
             s.store(yl, s.add(low, high));
         }
     }
+}
+
+/// The eight dot products of one interleaved block with `v`.
+#[inline(always)]
+fn block_dots<S: Simd>(s: S, block: &[F32x8], v: &[F32x8]) -> F32x8 {
+    let mut acc = [s.zero(); 8];
+    for (group, vl) in block.chunks_exact(8).zip(v) {
+        let vl = s.load(vl);
+        for (r, a) in acc.iter_mut().enumerate() {
+            *a = s.mul_add(s.load(&group[r]), vl, *a);
+        }
+    }
+    let mut dots = F32x8::default();
+    s.store(&mut dots, s.sum8(acc));
+    dots
 }
 
 /// Work interleaved with a kernel's arithmetic, a slice per call (e.g.

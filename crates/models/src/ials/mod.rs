@@ -12,14 +12,20 @@
 //!
 //! Speed comes from: one Gram matrix per half-iteration instead of per-row
 //! d × d systems; gathering each row's factor vectors into one contiguous
-//! buffer; register-blocked AVX2/FMA kernels picked at run time (portable code
-//! elsewhere, see [`simd`]); rayon over chunks of rows with per-worker buffers.
-//! Results are deterministic for a seed, whatever the number of threads.
+//! buffer, software-pipelined so that the next row's vectors arrive while this
+//! one is solved, and from a half-precision copy of the fixed side when it is
+//! large (see [`GatherPrecision`]); register-blocked AVX2/FMA kernels picked at
+//! run time, portable code elsewhere; rayon over chunks of rows with
+//! per-worker buffers and no allocation per row; users and items renumbered
+//! busiest first while training, so that the most-read vectors share a few
+//! megabytes of cache (see `order`). Results are deterministic for a seed,
+//! whatever the number of threads.
 
 mod config;
 mod exact;
 mod factors;
 mod kernels;
+mod order;
 mod simd;
 mod solve;
 
@@ -33,7 +39,8 @@ use tephra_core::Interactions;
 
 use crate::error::ModelError;
 use crate::recommender::{History, Recommender};
-use solve::{all_dots, scaled_gram, HalfStep};
+use order::Ordering;
+use solve::{all_dots, scaled_gram, GramTerm, HalfStep};
 
 const NAME: &str = "ials";
 
@@ -41,15 +48,28 @@ const NAME: &str = "ials";
 ///
 /// [`IalsModel::fit`] is the usual entry point; the trainer exists so that
 /// callers can watch the loss, report progress or stop early.
+///
+/// Internally users and items are renumbered busiest first (see `order`), for
+/// cache locality and load balance; everything the trainer hands out is in
+/// the caller's numbering.
 #[derive(Debug)]
 pub struct IalsTrainer<'a> {
     config: IalsConfig,
     isa: Isa,
-    x: &'a Interactions,
+    /// The training matrix in the internal numbering, and its transpose.
+    x: Interactions,
     xt: Interactions,
+    order: Ordering,
+    /// Factors in the internal numbering.
     users: Factors,
     items: Factors,
     iterations_done: usize,
+    /// Rotate into the fixed side's Gram eigenbasis before each half-step
+    /// (always, except in tests of the dense fallback).
+    eigenbasis: bool,
+    /// The trainer works on its own relabelled copy of the matrix; the
+    /// lifetime stays so that callers' types do not change.
+    _input: std::marker::PhantomData<&'a Interactions>,
 }
 
 impl<'a> IalsTrainer<'a> {
@@ -68,61 +88,101 @@ impl<'a> IalsTrainer<'a> {
     ) -> Result<Self, ModelError> {
         config.validate()?;
         let d = config.factors;
+        let order = Ordering::by_degree(x);
+        let (relabelled, transposed) = order.apply(x)?;
+        // Drawn in the caller's numbering, so that the start does not depend
+        // on the renumbering.
+        let users = random_factors(order.users(), d, config, 0);
+        let items = random_factors(order.items(), d, config, 1);
         Ok(Self {
             config: *config,
             isa,
-            x,
-            xt: x.transpose(),
-            users: random_factors(x.n_users(), d, config, 0),
-            items: random_factors(x.n_items(), d, config, 1),
+            x: relabelled,
+            xt: transposed,
+            order,
+            users,
+            items,
             iterations_done: 0,
+            eigenbasis: true,
+            _input: std::marker::PhantomData,
         })
     }
 
     /// One iteration: every item vector re-solved given the users, then every
     /// user vector given the items (users last, so that a user's trained vector
     /// is the fold-in of its history against the final item factors).
+    ///
+    /// Before each half, both sides are rotated by the same orthogonal matrix
+    /// (the eigenvectors of the fixed side's Gram matrix): predictions and the
+    /// objective are unchanged, and the Gram term of every CG step becomes
+    /// diagonal (see `solve::rotate_to_eigenbasis`). The factors of a trained
+    /// model are therefore in some rotated basis — any basis is as good.
     pub fn iterate(&mut self) {
         let alpha0 = self.config.unobserved_weight;
         let precision = self.config.gather_precision;
-        let t0 = std::time::Instant::now();
+        let diagonal = self
+            .eigenbasis
+            .then(|| {
+                solve::rotate_to_eigenbasis(
+                    self.isa,
+                    &mut self.users,
+                    &mut self.items,
+                    true,
+                    alpha0,
+                )
+            })
+            .flatten();
         let users_half = precision
             .uses_half(self.users.data().len() * 8)
             .then(|| solve::to_half(self.isa, &mut self.users));
-        let user_gram = scaled_gram(self.isa, &self.users, alpha0);
-        let t1 = std::time::Instant::now();
+        let dense;
+        let gram = match &diagonal {
+            Some(diagonal) => GramTerm::Diagonal(diagonal),
+            None => {
+                dense = scaled_gram(self.isa, &self.users, alpha0);
+                GramTerm::Dense(&dense)
+            }
+        };
         HalfStep {
             x: &self.xt,
             fixed: &self.users,
-            gram: &user_gram,
+            gram,
             config: &self.config,
             half: users_half.as_deref(),
         }
         .run(self.isa, &mut self.items);
-        let t2 = std::time::Instant::now();
+        drop(users_half);
+        let diagonal = self
+            .eigenbasis
+            .then(|| {
+                solve::rotate_to_eigenbasis(
+                    self.isa,
+                    &mut self.users,
+                    &mut self.items,
+                    false,
+                    alpha0,
+                )
+            })
+            .flatten();
         let items_half = precision
             .uses_half(self.items.data().len() * 8)
             .then(|| solve::to_half(self.isa, &mut self.items));
-        let item_gram = scaled_gram(self.isa, &self.items, alpha0);
-        let t3 = std::time::Instant::now();
+        let dense;
+        let gram = match &diagonal {
+            Some(diagonal) => GramTerm::Diagonal(diagonal),
+            None => {
+                dense = scaled_gram(self.isa, &self.items, alpha0);
+                GramTerm::Dense(&dense)
+            }
+        };
         HalfStep {
-            x: self.x,
+            x: &self.x,
             fixed: &self.items,
-            gram: &item_gram,
+            gram,
             config: &self.config,
             half: items_half.as_deref(),
         }
         .run(self.isa, &mut self.users);
-        let t4 = std::time::Instant::now();
-        if std::env::var_os("IALS_TIMING").is_some() {
-            eprintln!(
-                "TIMING gram_u={:.3} items={:.3} gram_i={:.3} users={:.3}",
-                (t1 - t0).as_secs_f64(),
-                (t2 - t1).as_secs_f64(),
-                (t3 - t2).as_secs_f64(),
-                (t4 - t3).as_secs_f64()
-            );
-        }
         self.iterations_done += 1;
     }
 
@@ -133,22 +193,25 @@ impl<'a> IalsTrainer<'a> {
 
     /// The training objective of the current factors (see [`training_loss`]).
     pub fn loss(&self) -> f64 {
-        training_loss(self.x, &self.config, &self.users, &self.items)
+        training_loss(&self.x, &self.config, &self.users, &self.items)
     }
 
-    /// Current user vectors.
-    pub fn user_factors(&self) -> &Factors {
-        &self.users
+    /// Current user vectors, one row per user of the training matrix (a copy:
+    /// the trainer keeps them in its own numbering).
+    pub fn user_factors(&self) -> Factors {
+        self.order.restore_users(&self.users)
     }
 
-    /// Current item vectors.
-    pub fn item_factors(&self) -> &Factors {
-        &self.items
+    /// Current item vectors, one row per item (a copy, as for users).
+    pub fn item_factors(&self) -> Factors {
+        self.order.restore_items(&self.items)
     }
 
     /// The model with the current factors.
     pub fn into_model(self) -> IalsModel {
-        IalsModel::assemble(self.config, self.isa, self.users, self.items)
+        let (mut users, mut items) = (self.users, self.items);
+        self.order.restore_in_place(&mut users, &mut items);
+        IalsModel::assemble(self.config, self.isa, users, items)
     }
 }
 
@@ -317,36 +380,34 @@ impl Recommender for IalsModel {
     }
 }
 
-/// Seeded Gaussian factors with standard deviation `init_scale / √factors`.
-/// Each row draws from its own stream (seed, side, row), so the result does
-/// not depend on how the work is split.
-fn random_factors(rows: usize, dim: usize, config: &IalsConfig, side: u64) -> Factors {
-    let mut factors = Factors::zeros(rows, dim);
-    let std = config.init_scale / (dim as f32).sqrt();
+/// Seeded random factors with standard deviation `init_scale / √factors`,
+/// one row per entry of `original`. Row r draws from its own stream (seed,
+/// side, original[r]), so the result depends neither on how the work is split
+/// nor on the internal numbering.
+///
+/// Each value is a centred sum of four uniforms (Irwin–Hall): bell-shaped
+/// like a Gaussian, bounded at ±3.5 standard deviations, and a few integer
+/// operations per value instead of a logarithm and two trigonometric calls —
+/// the start only has to be small, random and symmetric.
+fn random_factors(original: &[u32], dim: usize, config: &IalsConfig, side: u64) -> Factors {
+    let mut factors = Factors::zeros(original.len(), dim);
     let lanes = factors.lanes();
     if lanes == 0 {
         return factors;
     }
+    // Four 16-bit uniforms on [0, 1): sum has mean 2 and variance 4/12.
+    let scale = config.init_scale / (dim as f32).sqrt() * 3f32.sqrt() / 65536.0;
     let seed = config.seed;
     factors
         .data_mut()
         .par_chunks_mut(lanes)
-        .enumerate()
-        .for_each(|(r, row)| {
-            let mut state = splitmix(seed ^ splitmix(side << 32 ^ r as u64));
-            let row = &mut simd::flat_mut(row)[..dim];
-            for pair in row.chunks_mut(2) {
-                // Box–Muller: two independent normals from two uniforms in (0, 1].
+        .zip(original.par_iter())
+        .for_each(|(row, &r)| {
+            let mut state = splitmix(seed ^ splitmix(side << 32 ^ u64::from(r)));
+            for x in &mut simd::flat_mut(row)[..dim] {
                 state = splitmix(state);
-                let u1 = ((state >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-                state = splitmix(state);
-                let u2 = (state >> 11) as f64 / (1u64 << 53) as f64;
-                let radius = (-2.0 * u1.ln()).sqrt();
-                let angle = std::f64::consts::TAU * u2;
-                pair[0] = (radius * angle.cos()) as f32 * std;
-                if let Some(second) = pair.get_mut(1) {
-                    *second = (radius * angle.sin()) as f32 * std;
-                }
+                let sum: u64 = (0..4).map(|k| (state >> (16 * k)) & 0xffff).sum();
+                *x = (sum as f32 - 2.0 * 65535.0) * scale;
             }
         });
     factors
