@@ -4,7 +4,7 @@
 //! With `--tune N`, every model first tries N configurations on a validation
 //! split cut from the training part the same way (never on test), keeps the one
 //! with the best NDCG@10 there, is refit on the whole training part, and is
-//! tested once.
+//! tested once. A blend tunes its parts' weights instead of their parameters.
 //!
 //! Peak memory is the process's resident-set high-water mark (`VmHWM` in
 //! `/proc/self/status`) while the model trains: the mark is reset just before
@@ -18,13 +18,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tephra_eval::{
     evaluate, EvalOptions, HistoryWeighting, Log, Metrics, Protocol, Sequences, Split,
 };
-use tephra_models::registry::{fit, ModelSpec, TrainingData};
+use tephra_models::blend::Blend;
+use tephra_models::registry::{fit, BlendSpec, ModelSpec, TrainingData};
 
 use crate::cli::{EvalArgs, ProtocolArg};
-use crate::model_spec::{candidates, parse, training_data};
+use crate::model_spec::{candidates, parse, round3, training_data};
 
 /// The name that selects MovieLens-100K.
 pub const MOVIELENS_100K: &str = "movielens-100k";
@@ -220,6 +223,9 @@ fn tune(
     seed: u64,
     progress: &ProgressBar,
 ) -> anyhow::Result<ModelSpec> {
+    if let ModelSpec::Blend(blend) = spec {
+        return tune_blend(blend, (validation, train), options, n, seed, progress);
+    }
     let mut best: Option<(f64, ModelSpec)> = None;
     let all = candidates(spec, n as usize, seed);
     // Models without tuned parameters have fewer candidates than asked for.
@@ -235,6 +241,74 @@ fn tune(
         }
     }
     Ok(best.map_or_else(|| spec.clone(), |(_, s)| s))
+}
+
+/// Tunes a blend's weights on validation: every part is fitted once, then each
+/// candidate weight vector (see [`blend_weight_candidates`]) only re-weights
+/// the fitted parts, so N candidates cost N evaluations, not N trainings.
+fn tune_blend(
+    blend: &BlendSpec,
+    (validation, train): (&Split, &TrainingData),
+    options: &EvalOptions,
+    n: u64,
+    seed: u64,
+    progress: &ProgressBar,
+) -> anyhow::Result<ModelSpec> {
+    progress.set_message("fitting the blend's parts");
+    let parts = blend
+        .parts
+        .iter()
+        .map(|part| fit(&part.spec, train).with_context(|| format!("cannot train {}", part.spec)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let all = blend_weight_candidates(blend, n as usize, seed);
+    progress.inc(n.saturating_sub(all.len() as u64));
+    let mut best: Option<(f64, Vec<f32>)> = None;
+    for weights in all {
+        progress.set_message(format!("tuning blend weights {weights:?}"));
+        let model = Blend::new(
+            parts.iter().cloned().zip(weights.iter().copied()).collect(),
+            blend.normalization,
+        )?;
+        let ndcg = ndcg_at_10(&evaluate(&model, validation, options)?);
+        progress.inc(1);
+        if best.as_ref().is_none_or(|(b, _)| ndcg > *b) {
+            best = Some((ndcg, weights));
+        }
+    }
+    let mut chosen = blend.clone();
+    if let Some((_, weights)) = best {
+        for (part, weight) in chosen.parts.iter_mut().zip(weights) {
+            part.weight = weight;
+        }
+    }
+    Ok(ModelSpec::Blend(chosen))
+}
+
+/// Up to `n` weight vectors for a blend, its own weights first; the others
+/// (seeded) scale each weight by a log-uniform factor between 1/8 and 8, three
+/// significant digits. A blend of one part has nothing to tune.
+pub fn blend_weight_candidates(blend: &BlendSpec, n: usize, seed: u64) -> Vec<Vec<f32>> {
+    let current: Vec<f32> = blend.parts.iter().map(|p| p.weight).collect();
+    let mut out = vec![current.clone()];
+    if current.len() < 2 {
+        return out;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut attempts = 0;
+    while out.len() < n && attempts < n * 10 {
+        attempts += 1;
+        let weights: Vec<f32> = current
+            .iter()
+            .map(|&w| {
+                let w = if w > 0.0 { f64::from(w) } else { 1.0 };
+                round3(w * 8f64.powf(rng.random_range(-1.0..=1.0))) as f32
+            })
+            .collect();
+        if !out.contains(&weights) {
+            out.push(weights);
+        }
+    }
+    out
 }
 
 fn ndcg_at_10(metrics: &Metrics) -> f64 {
@@ -311,6 +385,31 @@ mod tests {
         for bad in ["recency:0", "recency:x", "linear"] {
             assert!(parse_weighting(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn blend_weight_candidates_start_with_the_blend_and_are_seeded() {
+        let ModelSpec::Blend(blend) = parse(
+            r#"{"kind":"blend","parts":[{"spec":{"kind":"popularity"},"weight":1},
+                                       {"spec":{"kind":"ease"},"weight":0.5}]}"#,
+        )
+        .unwrap() else {
+            panic!("not a blend");
+        };
+        let a = blend_weight_candidates(&blend, 8, 3);
+        assert_eq!(a.len(), 8);
+        assert_eq!(a[0], vec![1.0, 0.5]);
+        assert_eq!(a, blend_weight_candidates(&blend, 8, 3));
+        assert_ne!(a, blend_weight_candidates(&blend, 8, 4));
+        for w in &a {
+            assert!(w[0] >= 1.0 / 8.0 - 1e-3 && w[0] <= 8.0 + 1e-3, "{w:?}");
+            assert!(w[1] >= 0.5 / 8.0 - 1e-3 && w[1] <= 4.0 + 1e-3, "{w:?}");
+        }
+        let one = BlendSpec {
+            parts: blend.parts[..1].to_vec(),
+            ..BlendSpec::default()
+        };
+        assert_eq!(blend_weight_candidates(&one, 8, 3).len(), 1);
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn candidates(spec: &ModelSpec, n: usize, seed: u64) -> Vec<ModelSpec> {
 
 /// Three significant decimals are plenty for a hyper-parameter and keep
 /// printed specs readable.
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
     }

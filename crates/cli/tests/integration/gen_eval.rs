@@ -165,6 +165,37 @@ fn tuning_reports_the_chosen_configuration() {
 }
 
 #[test]
+fn tuning_a_blend_tunes_its_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = generate(tmp.path(), "4");
+    let out = run_ok(&[
+        "eval",
+        "--dataset",
+        &log,
+        "--models",
+        r#"{"kind":"blend","parts":[{"spec":{"kind":"popularity"},"weight":1},{"spec":{"kind":"ease","lambda":100},"weight":0.01}]}"#,
+        "--tune",
+        "6",
+    ]);
+    let chosen = out
+        .lines()
+        .find_map(|l| l.split_once("tuned on validation, chose "))
+        .map(|(_, spec)| spec.to_owned())
+        .unwrap_or_else(|| panic!("no choice reported: {out}"));
+    let chosen: serde_json::Value = serde_json::from_str(&chosen).unwrap();
+    let weights: Vec<f64> = chosen["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["weight"].as_f64().unwrap())
+        .collect();
+    // EASE ranks this data far better than popularity: the tuned blend leans
+    // on it more than the deliberately poor starting weights did.
+    assert!(weights[1] / weights[0] > 0.01, "{out}");
+    assert_eq!(tables(&out).len(), 1, "{out}");
+}
+
+#[test]
 fn bad_models_and_data_sets_are_explained() {
     let tmp = tempfile::tempdir().unwrap();
     let log = generate(tmp.path(), "1");
