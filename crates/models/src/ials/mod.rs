@@ -44,6 +44,13 @@ use solve::{all_dots, scaled_gram, GramTerm, HalfStep};
 
 const NAME: &str = "ials";
 
+/// Which side a half-iteration solves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Users,
+    Items,
+}
+
 /// Trains iALS one iteration at a time.
 ///
 /// [`IalsModel::fit`] is the usual entry point; the trainer exists so that
@@ -118,72 +125,54 @@ impl<'a> IalsTrainer<'a> {
     /// diagonal (see `solve::rotate_to_eigenbasis`). The factors of a trained
     /// model are therefore in some rotated basis — any basis is as good.
     pub fn iterate(&mut self) {
-        let alpha0 = self.config.unobserved_weight;
-        let precision = self.config.gather_precision;
-        let diagonal = self
-            .eigenbasis
-            .then(|| {
-                solve::rotate_to_eigenbasis(
-                    self.isa,
-                    &mut self.users,
-                    &mut self.items,
-                    true,
-                    alpha0,
-                )
-            })
-            .flatten();
-        let users_half = precision
-            .uses_half(self.users.data().len() * 8)
-            .then(|| solve::to_half(self.isa, &mut self.users));
-        let dense;
-        let gram = match &diagonal {
-            Some(diagonal) => GramTerm::Diagonal(diagonal),
-            None => {
-                dense = scaled_gram(self.isa, &self.users, alpha0);
-                GramTerm::Dense(&dense)
-            }
-        };
-        HalfStep {
-            x: &self.xt,
-            fixed: &self.users,
-            gram,
-            config: &self.config,
-            half: users_half.as_deref(),
-        }
-        .run(self.isa, &mut self.items);
-        drop(users_half);
-        let diagonal = self
-            .eigenbasis
-            .then(|| {
-                solve::rotate_to_eigenbasis(
-                    self.isa,
-                    &mut self.users,
-                    &mut self.items,
-                    false,
-                    alpha0,
-                )
-            })
-            .flatten();
-        let items_half = precision
-            .uses_half(self.items.data().len() * 8)
-            .then(|| solve::to_half(self.isa, &mut self.items));
-        let dense;
-        let gram = match &diagonal {
-            Some(diagonal) => GramTerm::Diagonal(diagonal),
-            None => {
-                dense = scaled_gram(self.isa, &self.items, alpha0);
-                GramTerm::Dense(&dense)
-            }
-        };
-        HalfStep {
-            x: &self.x,
-            fixed: &self.items,
-            gram,
-            config: &self.config,
-            half: items_half.as_deref(),
-        }
-        .run(self.isa, &mut self.users);
+        self.half_iteration(Side::Items);
+        self.half_iteration(Side::Users);
         self.iterations_done += 1;
+    }
+
+    /// Re-solves every vector of `solved` given the other side: rotates both
+    /// sides into the fixed side's Gram eigenbasis (or, without it, builds the
+    /// dense α0·G), then runs the row solves.
+    fn half_iteration(&mut self, solved: Side) {
+        let alpha0 = self.config.unobserved_weight;
+        let fixed_is_users = solved == Side::Items;
+        let diagonal = self
+            .eigenbasis
+            .then(|| {
+                solve::rotate_to_eigenbasis(
+                    self.isa,
+                    &mut self.users,
+                    &mut self.items,
+                    fixed_is_users,
+                    alpha0,
+                )
+            })
+            .flatten();
+        let (x, fixed, target) = match solved {
+            Side::Items => (&self.xt, &mut self.users, &mut self.items),
+            Side::Users => (&self.x, &mut self.items, &mut self.users),
+        };
+        let half = self
+            .config
+            .gather_precision
+            .uses_half(fixed.data().len() * 8)
+            .then(|| solve::to_half(self.isa, fixed));
+        let dense;
+        let gram = match &diagonal {
+            Some(diagonal) => GramTerm::Diagonal(diagonal),
+            None => {
+                dense = scaled_gram(self.isa, fixed, alpha0);
+                GramTerm::Dense(&dense)
+            }
+        };
+        HalfStep {
+            x,
+            fixed,
+            gram,
+            config: &self.config,
+            half: half.as_deref(),
+        }
+        .run(self.isa, target);
     }
 
     /// Iterations run so far.
