@@ -95,11 +95,6 @@ impl ModelRecipe {
         Ok(Self { spec, weighting })
     }
 
-    /// How a history is weighted before scoring.
-    pub fn weighting(&self) -> HistoryWeighting {
-        self.weighting
-    }
-
     fn fit(&self, data: &Sequences) -> Result<TrainedModel, TrainError> {
         let data = data
             .training_data()
@@ -291,7 +286,7 @@ impl ModelManager {
         .map_err(|e| TrainError(format!("cannot cut the holdout: {e}")))?;
         let options = |recipe: &ModelRecipe| EvalOptions {
             ks: vec![10, 20],
-            weighting: recipe.weighting(),
+            weighting: recipe.weighting,
         };
         let judge = |recipe: &ModelRecipe| -> Result<HoldoutMetrics, TrainError> {
             let model = recipe.fit(&split.train)?;
@@ -402,7 +397,7 @@ pub fn score_history(promoted: &Promoted, history: &[(u32, i64)]) -> Option<Vec<
     if steps.is_empty() {
         return None;
     }
-    let weighted = weighted_history(&steps, promoted.info.recipe.weighting());
+    let weighted = weighted_history(&steps, promoted.info.recipe.weighting);
     let mut scores = vec![0.0; n_items];
     promoted.model.score(&weighted, &mut scores);
     Some(scores)

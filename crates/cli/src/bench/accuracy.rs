@@ -10,7 +10,6 @@
 //! metric code as `tephra eval` (full ranking: the server ranks the whole
 //! catalogue and excludes what the user has seen).
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -79,9 +78,9 @@ pub async fn run(args: &AccuracyBenchArgs) -> anyhow::Result<()> {
             let (client, base) = (client.clone(), base.clone());
             let id = log.users().id(user).unwrap_or_default().to_owned();
             async move {
-                let url = format!("{base}/v1/recommend/{}?n={n}", encode(&id));
+                let url = recommend_url(&base, &id, n)?;
                 let body: serde_json::Value = client
-                    .get(&url)
+                    .get(url.clone())
                     .send()
                     .await
                     .and_then(|r| r.error_for_status())
@@ -151,46 +150,28 @@ fn write_training_events(log: &Log, train: &Sequences, path: &Path) -> anyhow::R
         }
     }
     rows.sort_unstable();
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = std::io::BufWriter::new(file);
-    writeln!(out, "user_id,item_id,type,timestamp")?;
+    let mut out = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    out.write_record(["user_id", "item_id", "type", "timestamp"])?;
     for &(time, user, _, item) in &rows {
         let (Some(user), Some(item)) = (log.users().id(user), log.items().id(item)) else {
             bail!("a training step names an index without an id");
         };
-        writeln!(
-            out,
-            "{},{},click,{}",
-            csv_cell(user),
-            csv_cell(item),
-            Timestamp(time)
-        )?;
+        out.write_record([user, item, "click", &Timestamp(time).to_string()])?;
     }
     out.flush()?;
     Ok(rows.len())
 }
 
-/// A CSV cell, quoted when it needs to be.
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-/// A path segment, percent-encoded.
-fn encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// `BASE/v1/recommend/{user}?n=N`, the user id percent-encoded as a path
+/// segment.
+fn recommend_url(base: &str, user: &str, n: usize) -> anyhow::Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(base).with_context(|| format!("bad base URL {base}"))?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("{base} cannot take a path"))?
+        .extend(["v1", "recommend", user]);
+    url.query_pairs_mut().append_pair("n", &n.to_string());
+    Ok(url)
 }
 
 /// This binary with `--data-dir`, without the caller's `TEPHRA_*` settings (the
@@ -226,11 +207,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_and_segments_are_escaped() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(encode("u 1/é"), "u%201%2F%C3%A9");
-        assert_eq!(encode("A-z_0.~"), "A-z_0.~");
+    fn user_ids_are_escaped_in_the_url() {
+        let url = |id: &str| {
+            recommend_url("http://127.0.0.1:9", id, 20)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            url("u 1/é"),
+            "http://127.0.0.1:9/v1/recommend/u%201%2F%C3%A9?n=20"
+        );
+        assert_eq!(
+            url("A-z_0.~"),
+            "http://127.0.0.1:9/v1/recommend/A-z_0.~?n=20"
+        );
+    }
+
+    #[test]
+    fn training_events_are_written_as_csv_in_time_order() {
+        let at = |s: i64| Timestamp(s * 1000);
+        let log = Log::from_records([
+            ("u,1", "i\"2", at(20), 1.0),
+            ("u,1", "i3", at(10), 1.0),
+            ("u,1", "i4", at(30), 1.0),
+            ("u,1", "i5", at(40), 1.0),
+            ("u,1", "i6", at(50), 1.0),
+            ("v", "i3", at(15), 1.0),
+            ("v", "i\"2", at(16), 1.0),
+        ])
+        .unwrap();
+        let split = Protocol::STANDARD
+            .split(&Sequences::from_log(&log))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.csv");
+        let written = write_training_events(&log, &split.train, &path).unwrap();
+        assert_eq!(written, split.train.n_steps());
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), written);
+        let times: Vec<Timestamp> = rows
+            .iter()
+            .map(|r| Timestamp::parse(&r[3]).unwrap())
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert!(rows.iter().all(|r| &r[2] == "click"));
+        assert!(
+            rows.iter().any(|r| &r[0] == "u,1" && &r[1] == "i\"2"),
+            "{rows:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::lists::list_query;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdPath, RankParams};
-use crate::live::Source;
+use crate::live::{LiveState, Scored, Source};
 use crate::model_manager::score_history;
 use crate::state::AppState;
 
@@ -21,6 +21,27 @@ pub struct Recommendations {
     pub request_id: String,
     /// Best first.
     pub items: Vec<Recommendation>,
+}
+
+impl Recommendations {
+    /// A response with a fresh `request_id`: the ranked items mapped back to
+    /// their string ids.
+    pub(crate) fn new(live: &LiveState, ranked: Vec<Scored>) -> Self {
+        let items = ranked
+            .into_iter()
+            .filter_map(|s| {
+                Some(Recommendation {
+                    id: live.item_id(s.item)?.to_owned(),
+                    score: s.score,
+                    source: s.source,
+                })
+            })
+            .collect();
+        Self {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            items,
+        }
+    }
 }
 
 /// One recommended item.
@@ -71,19 +92,6 @@ pub async fn recommend(
         (Some(promoted), Some(user)) => score_history(promoted, &live.user_history(user)),
         _ => None,
     };
-    let items = live
-        .recommend_scored(user, scores.as_deref(), &query, Timestamp::now())
-        .into_iter()
-        .filter_map(|s| {
-            Some(Recommendation {
-                id: live.item_id(s.item)?.to_owned(),
-                score: s.score,
-                source: s.source,
-            })
-        })
-        .collect();
-    Ok(Json(Recommendations {
-        request_id: uuid::Uuid::now_v7().to_string(),
-        items,
-    }))
+    let ranked = live.recommend_scored(user, scores.as_deref(), &query, Timestamp::now());
+    Ok(Json(Recommendations::new(&live, ranked)))
 }

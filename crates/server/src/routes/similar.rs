@@ -5,7 +5,7 @@ use axum::Json;
 use tephra_core::Timestamp;
 
 use super::lists::list_query;
-use super::recommend::{Recommendation, Recommendations};
+use super::recommend::Recommendations;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{IdPath, RankParams};
 use crate::model_manager::score_similar;
@@ -45,19 +45,6 @@ pub async fn similar(
         .ok_or_else(|| ApiError::not_found("item", &item_id))?;
     let query = list_query(&live, params);
     let scores = promoted.as_ref().and_then(|p| score_similar(p, item));
-    let items = live
-        .similar_scored(item, scores.as_deref(), &query, Timestamp::now())
-        .into_iter()
-        .filter_map(|s| {
-            Some(Recommendation {
-                id: live.item_id(s.item)?.to_owned(),
-                score: s.score,
-                source: s.source,
-            })
-        })
-        .collect();
-    Ok(Json(Recommendations {
-        request_id: uuid::Uuid::now_v7().to_string(),
-        items,
-    }))
+    let ranked = live.similar_scored(item, scores.as_deref(), &query, Timestamp::now());
+    Ok(Json(Recommendations::new(&live, ranked)))
 }
