@@ -78,6 +78,8 @@ pub struct ContentIndex {
     vocabulary: HashMap<String, u32>,
     /// Per term, the items containing it with the term's frequency there.
     postings: Vec<Vec<(u32, f32)>>,
+    /// Per term, whether it is a tag or category label rather than a word.
+    labels: Vec<bool>,
     /// Per item; `None` for items never indexed or removed.
     documents: Vec<Option<Document>>,
     n_documents: usize,
@@ -177,6 +179,54 @@ impl ContentIndex {
             .collect()
     }
 
+    /// Cosine similarity of two items' words (title and text; tags and
+    /// categories do not count, or every item of a category would duplicate
+    /// the others), each weighted by its frequency times its idf: 1 for the
+    /// same text, 0 for no word in common, no words, or an item not indexed.
+    /// What near-duplicate removal compares.
+    pub fn cosine(&self, a: u32, b: u32) -> f32 {
+        let (Some(Some(da)), Some(Some(db))) = (
+            self.documents.get(a as usize),
+            self.documents.get(b as usize),
+        ) else {
+            return 0.0;
+        };
+        let n = self.n_documents as f32;
+        let weight = |term: u32, tf: f32| {
+            if self.labels[term as usize] {
+                return 0.0;
+            }
+            let df = self.postings[term as usize].len() as f32;
+            tf * (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        };
+        let norm = |d: &Document| {
+            d.terms
+                .iter()
+                .map(|&(t, f)| weight(t, f).powi(2))
+                .sum::<f32>()
+                .sqrt()
+        };
+        let (mut i, mut j, mut dot) = (0, 0, 0.0f32);
+        while i < da.terms.len() && j < db.terms.len() {
+            let ((ta, fa), (tb, fb)) = (da.terms[i], db.terms[j]);
+            match ta.cmp(&tb) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    dot += weight(ta, fa) * weight(tb, fb);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        let denominator = norm(da) * norm(db);
+        if denominator > 0.0 {
+            (dot / denominator).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
     /// Adds, for every indexed item, its BM25 score for the query formed by the
     /// items of `history` (each item's terms weighted by the history weight) to
     /// `scores` (indexed by item; items beyond its length are skipped). What a
@@ -243,6 +293,8 @@ impl ContentIndex {
         let id = self.postings.len() as u32;
         self.vocabulary.insert(term.to_owned(), id);
         self.postings.push(Vec::new());
+        self.labels
+            .push(term.starts_with("tag:") || term.starts_with("category:"));
         id
     }
 }
@@ -300,6 +352,34 @@ mod tests {
         assert_eq!(similar[0].0, 2, "{similar:?}");
         assert!(similar.iter().all(|&(i, _)| i != 0));
         assert!(similar.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn cosine_is_one_for_equal_text_and_zero_for_disjoint_text() {
+        let index = index(&[
+            "Electric car battery prices fall",
+            "Electric car battery prices fall",
+            "Robots learn to fold laundry",
+            "Electric car sales rise",
+        ]);
+        assert!((index.cosine(0, 1) - 1.0).abs() < 1e-5);
+        assert_eq!(index.cosine(0, 2), 0.0);
+        let partial = index.cosine(0, 3);
+        assert!(partial > 0.0 && partial < 0.9, "{partial}");
+        assert_eq!(index.cosine(0, 99), 0.0);
+        // Labels alone make no duplicates.
+        let mut labelled = ContentIndex::new(Bm25::default());
+        let cats = ["x".to_owned()];
+        for item in 0..2 {
+            labelled.upsert(
+                item,
+                &ItemText {
+                    categories: &cats,
+                    ..ItemText::default()
+                },
+            );
+        }
+        assert_eq!(labelled.cosine(0, 1), 0.0);
     }
 
     #[test]

@@ -4,13 +4,18 @@
 //! environment variables, then flags); this module only defines the shape, the
 //! defaults and the checks, so that every way of starting a server agrees.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tephra_core::{EventTypes, ValidationError};
 use tephra_models::registry::{default_serving, ModelSpec};
+use tephra_models::retrieval::RetrievalConfig;
 use tephra_models::HistoryWeighting;
+
+use crate::model_manager::AUTO_MODEL;
+use crate::pipeline::scene::{Scene, DEFAULT_SCENE};
 
 /// The whole configuration of one Tephra process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +31,12 @@ pub struct Config {
     pub recommend: RecommendSettings,
     /// Model training and promotion.
     pub training: TrainingSettings,
+    /// How factor models' items are retrieved: exact scoring below
+    /// `exact_below` items, an approximate (IVF) index above.
+    pub retrieval: RetrievalConfig,
+    /// Named placements, each a recall → rank → rerank pipeline; `home` and
+    /// `item_page` exist by default.
+    pub scenes: BTreeMap<String, Scene>,
 }
 
 impl Default for Config {
@@ -36,6 +47,8 @@ impl Default for Config {
             events: EventTypes::default(),
             recommend: RecommendSettings::default(),
             training: TrainingSettings::default(),
+            retrieval: RetrievalConfig::default(),
+            scenes: Scene::defaults(),
         }
     }
 }
@@ -104,8 +117,9 @@ pub struct TrainingSettings {
     pub interval_secs: u64,
     /// Retrain as soon as this many positive events arrived since the last run.
     pub min_new_events: u64,
-    /// The model to train and serve, as a registry spec: `seq_ease` (the
-    /// default), `ease:lambda=500`, `ials:factors=64`, `itemknn`, or JSON.
+    /// The model to train and serve: `auto` (the default: EASE with a
+    /// sequential term up to 15,000 items, iALS above), or a registry spec such
+    /// as `seq_ease`, `ease:lambda=500`, `ials:factors=64`, `itemknn`, or JSON.
     pub model: String,
     /// Recency weighting of a user's history when scoring: the age, in events,
     /// at which an event's weight halves; 0 weighs every event alike.
@@ -113,6 +127,9 @@ pub struct TrainingSettings {
     /// Share of each user's latest positive events held out to judge a candidate
     /// (the standard per-user temporal protocol uses 0.2).
     pub holdout_fraction: f64,
+    /// Most users the holdout evaluation scores (each costs a pass over the
+    /// catalogue); a larger user base is sampled evenly.
+    pub holdout_users: usize,
 }
 
 impl Default for TrainingSettings {
@@ -121,12 +138,13 @@ impl Default for TrainingSettings {
             enabled: true,
             interval_secs: 3600,
             min_new_events: 1000,
-            model: default_serving().spec.to_string(),
+            model: AUTO_MODEL.to_owned(),
             recency_half_life: match default_serving().weighting {
                 HistoryWeighting::Recency { half_life } => half_life,
                 HistoryWeighting::Plain => 0.0,
             },
             holdout_fraction: 0.2,
+            holdout_users: 5000,
         }
     }
 }
@@ -165,8 +183,33 @@ impl Config {
         if t.interval_secs == 0 {
             return bad("training.interval_secs", "must be at least 1 second");
         }
-        if let Err(e) = t.model.parse::<ModelSpec>() {
-            return bad("training.model", &e.to_string());
+        if t.model.trim() != AUTO_MODEL {
+            if let Err(e) = t.model.parse::<ModelSpec>() {
+                return bad("training.model", &e.to_string());
+            }
+        }
+        if t.holdout_users == 0 {
+            return bad("training.holdout_users", "must be at least 1");
+        }
+        if let Err(message) = self.retrieval.validate() {
+            return bad("retrieval", &message);
+        }
+        if !self.scenes.contains_key(DEFAULT_SCENE) {
+            return bad(
+                "scenes",
+                "a scene named `home` must exist: requests without a scene use it",
+            );
+        }
+        for (name, scene) in &self.scenes {
+            if tephra_core::validate_id("scene", name).is_err() {
+                return bad(
+                    "scenes",
+                    &format!("`{}` is not a valid scene name", name.escape_debug()),
+                );
+            }
+            if let Err((field, message)) = scene.validate(&format!("scenes.{name}")) {
+                return bad(&field, &message);
+            }
         }
         if !t.recency_half_life.is_finite() || t.recency_half_life < 0.0 {
             return bad(

@@ -340,20 +340,15 @@ impl RankParams {
         Self::parse(raw, settings, &["n", "offset", "category"])
     }
 
-    /// Parameters of `/v1/recommend`.
-    pub fn for_recommend(
-        raw: Option<&str>,
-        settings: &RecommendSettings,
-    ) -> Result<Self, ApiError> {
-        Self::parse(raw, settings, &["n", "offset", "category", "exclude"])
-    }
-
     fn parse(
         raw: Option<&str>,
         settings: &RecommendSettings,
         allowed: &[&str],
     ) -> Result<Self, ApiError> {
-        let q = QueryParams::parse(raw, allowed)?;
+        Self::from_query(&QueryParams::parse(raw, allowed)?, settings)
+    }
+
+    fn from_query(q: &QueryParams, settings: &RecommendSettings) -> Result<Self, ApiError> {
         let max_n = settings.max_n;
         let n = q.number("n", settings.default_n, 1, max_n)?;
         let offset = q.number("offset", 0, 0, max_n)?;
@@ -388,6 +383,70 @@ impl RankParams {
             offset,
             categories,
             exclude,
+        })
+    }
+}
+
+/// Parameters of the pipeline routes (`/v1/recommend/{user_id}`,
+/// `/v1/items/{id}/similar`): the ranked-list parameters plus the scene, the
+/// pagination session and `explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineParams {
+    /// `n`, `offset`, `category`, `exclude`.
+    pub rank: RankParams,
+    /// The scene to rank with; the route's default when absent.
+    pub scene: Option<String>,
+    /// Continue this pagination session.
+    pub request_id: Option<String>,
+    /// Whether `offset` was given (it may not be combined with `request_id`).
+    pub offset_given: bool,
+    /// Return each item's sources and score parts.
+    pub explain: bool,
+}
+
+impl PipelineParams {
+    /// Parses the query string of a pipeline route.
+    pub fn parse(raw: Option<&str>, settings: &RecommendSettings) -> Result<Self, ApiError> {
+        let q = QueryParams::parse(
+            raw,
+            &[
+                "n",
+                "offset",
+                "category",
+                "exclude",
+                "scene",
+                "request_id",
+                "explain",
+            ],
+        )?;
+        let rank = RankParams::from_query(&q, settings)?;
+        let scene = q.single("scene")?.map(str::to_owned);
+        if let Some(scene) = &scene {
+            validate_id("scene", scene).map_err(|e| ApiError::query("scene", e.message))?;
+        }
+        let request_id = q.single("request_id")?.map(str::to_owned);
+        if let Some(id) = &request_id {
+            validate_id("request_id", id).map_err(|e| ApiError::query("request_id", e.message))?;
+        }
+        let explain = match q.single("explain")? {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") | Some("") => true,
+            Some(other) => {
+                return Err(ApiError::query(
+                    "explain",
+                    format!(
+                        "`explain` must be true or false, got `{}`",
+                        other.escape_debug()
+                    ),
+                ))
+            }
+        };
+        Ok(Self {
+            rank,
+            scene,
+            request_id,
+            offset_given: q.single("offset")?.is_some(),
+            explain,
         })
     }
 }
@@ -579,11 +638,14 @@ mod tests {
     fn rank_params_defaults_and_repeats() {
         let p = RankParams::for_list(None, &settings()).unwrap();
         assert_eq!((p.n, p.offset), (10, 0));
-        let p = RankParams::for_recommend(
-            Some("n=5&offset=3&category=a&category=b%20c&exclude=x&exclude=y"),
+        let p = PipelineParams::parse(
+            Some("n=5&offset=3&category=a&category=b%20c&exclude=x&exclude=y&scene=home&explain=true"),
             &settings(),
         )
         .unwrap();
+        assert!(p.explain && p.offset_given);
+        assert_eq!(p.scene.as_deref(), Some("home"));
+        let p = p.rank;
         assert_eq!((p.n, p.offset), (5, 3));
         assert_eq!(p.categories, ["a", "b c"]);
         assert_eq!(p.exclude, ["x", "y"]);
@@ -614,10 +676,17 @@ mod tests {
             );
             assert_eq!(err.field(), Some(param), "{raw}: {err}");
         }
-        let err =
-            RankParams::for_recommend(Some(&format!("exclude={}", "x".repeat(257))), &settings())
-                .unwrap_err();
+        let err = PipelineParams::parse(Some(&format!("exclude={}", "x".repeat(257))), &settings())
+            .unwrap_err();
         assert_eq!(err.field(), Some("exclude"));
+        for (raw, param) in [
+            ("explain=yes", "explain"),
+            ("scene=", "scene"),
+            ("request_id=a&request_id=b", "request_id"),
+        ] {
+            let err = PipelineParams::parse(Some(raw), &settings()).unwrap_err();
+            assert_eq!(err.field(), Some(param), "{raw}");
+        }
     }
 
     #[test]

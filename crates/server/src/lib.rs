@@ -20,6 +20,7 @@ pub mod live;
 pub mod metrics;
 pub mod model_manager;
 pub mod openapi;
+pub mod pipeline;
 
 mod auth;
 mod docs;

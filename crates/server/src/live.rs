@@ -16,42 +16,15 @@
 //! no allocation beyond the returned list and one small bit set.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use parking_lot::Mutex;
+
 use tephra_core::{EventKind, EventTypes, IdMap, Item, Timestamp};
 use tephra_models::content::{Bm25, ContentIndex, ItemText};
-use tephra_models::{rank, Latest, Popularity, Trending};
+use tephra_models::{Latest, Popularity, Trending};
 use tephra_store::{IdMaps, Seq, StoredEvent};
-use utoipa::ToSchema;
-
-/// Where a recommended item came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// Most positive events in a time-decayed window.
-    Trending,
-    /// Most positive events overall.
-    Popular,
-    /// Most recently published.
-    Latest,
-    /// Scored by the promoted collaborative model from the user's history.
-    Model,
-    /// Similar by what the items say about themselves (BM25 over title, text,
-    /// tags and categories); the only signal a brand-new item has.
-    Content,
-}
-
-/// One ranked item: dense index, score, and the source that produced it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scored {
-    /// Dense item index.
-    pub item: u32,
-    /// The source's score (events for popular, decayed events for trending,
-    /// publish time in Unix seconds for latest).
-    pub score: f64,
-    /// Which list it came from.
-    pub source: Source,
-}
 
 /// What a list request asks for.
 #[derive(Debug, Clone, Default)]
@@ -91,15 +64,34 @@ pub struct LiveState {
     content: ContentIndex,
     /// Positive events applied so far (replays of one event count once per apply).
     positive_events: u64,
+    /// Bumped by every catalogue change, so cached heads of `latest` know
+    /// when they are stale.
+    catalogue_version: u64,
+    /// Cached heads of the non-personalized lists, by [`HeadList`].
+    heads: Mutex<[Option<Head>; 3]>,
 }
 
-/// What "similar to an item" ranks by after the model: the item's content
-/// neighbours (best first) and its categories.
-#[derive(Clone, Copy)]
-struct Related<'a> {
-    categories: &'a [u32],
-    content: &'a [(u32, f32)],
+/// A non-personalized list whose head [`LiveState::head_top`] caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeadList {
+    Popular = 0,
+    Trending = 1,
+    Latest = 2,
 }
+
+/// The top items of one list, as computed at `computed`.
+struct Head {
+    items: Arc<[u32]>,
+    computed: Instant,
+    version: u64,
+}
+
+/// Items kept in a cached head.
+pub(crate) const HEAD_LEN: usize = 2048;
+/// How long a cached head of popular or trending items is served.
+pub(crate) const HEAD_TTL: Duration = Duration::from_millis(500);
+/// Catalogues smaller than this are scanned whole instead of cached.
+pub(crate) const HEAD_SCAN_BELOW: usize = 50_000;
 
 /// What a request needs to know about an item to decide whether it may be shown.
 #[derive(Debug, Clone, Default)]
@@ -188,11 +180,6 @@ impl PositiveEvents {
     }
 }
 
-/// A model-scored head for [`LiveState::recommend_scored`]: a score per item the
-/// model knows (the caller scored the user's history), `None` when there is no
-/// model or no history.
-pub type ModelScores<'a> = Option<&'a [f32]>;
-
 /// Strings to dense `u32` ids, for labels with few distinct values.
 #[derive(Debug, Clone, Default)]
 struct Interner {
@@ -248,7 +235,7 @@ impl Blocked {
 }
 
 /// The "may this item be shown" test of one request.
-struct Filter<'a> {
+pub(crate) struct Filter<'a> {
     catalogue: &'a [CatalogueEntry],
     now_ms: i64,
     /// Interned ids of the requested categories; all must be on the item.
@@ -257,7 +244,8 @@ struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    fn allows(&self, item: u32) -> bool {
+    /// Whether `item` may be shown.
+    pub(crate) fn allows(&self, item: u32) -> bool {
         let Some(entry) = self.catalogue.get(item as usize) else {
             return false;
         };
@@ -266,7 +254,8 @@ impl Filter<'_> {
             && !self.blocked.as_ref().is_some_and(|b| b.contains(item))
     }
 
-    fn block(&mut self, item: u32) {
+    /// Never allow `item` from now on.
+    pub(crate) fn block(&mut self, item: u32) {
         let catalogue_len = self.catalogue.len();
         self.blocked
             .get_or_insert_with(|| Blocked::new(catalogue_len))
@@ -293,14 +282,6 @@ fn register(map: &mut IdMap, kind: &'static str, id: &str, index: u32) {
     }
 }
 
-fn tagged(ranked: Vec<(u32, f64)>, source: Source) -> impl Iterator<Item = Scored> {
-    ranked.into_iter().map(move |(item, score)| Scored {
-        item,
-        score,
-        source,
-    })
-}
-
 impl LiveState {
     /// An empty state using these event types and this trending half-life.
     pub fn new(types: EventTypes, trending_half_life_hours: f64) -> Self {
@@ -323,6 +304,8 @@ impl LiveState {
             latest: Latest::new(),
             content: ContentIndex::new(Bm25::default()),
             positive_events: 0,
+            catalogue_version: 0,
+            heads: Mutex::new([None, None, None]),
         }
     }
 
@@ -363,6 +346,7 @@ impl LiveState {
             categories: categories.into_boxed_slice(),
         };
         self.latest.set(index, item.published_at);
+        self.catalogue_version += 1;
         self.content.upsert(
             index,
             &ItemText {
@@ -381,6 +365,7 @@ impl LiveState {
         }
         self.latest.remove(index);
         self.content.remove(index);
+        self.catalogue_version += 1;
     }
 
     /// Applies a stored event: registers unseen ids (with placeholder catalogue
@@ -490,207 +475,161 @@ impl LiveState {
         Some(filter)
     }
 
-    /// Most popular recommendable items.
-    pub fn popular(&self, q: &ListQuery, now: Timestamp) -> Vec<Scored> {
+    /// Most popular recommendable items, `(item, positive events)`.
+    pub fn popular(&self, q: &ListQuery, now: Timestamp) -> Vec<(u32, f64)> {
         let Some(filter) = self.filter(q, now) else {
             return Vec::new();
         };
-        tagged(
-            self.popularity.top(|i| filter.allows(i), q.offset, q.n),
-            Source::Popular,
-        )
-        .collect()
+        self.popularity.top(|i| filter.allows(i), q.offset, q.n)
     }
 
-    /// Trending recommendable items (decayed to `now`).
-    pub fn trending(&self, q: &ListQuery, now: Timestamp) -> Vec<Scored> {
+    /// Trending recommendable items, `(item, events decayed to now)`.
+    pub fn trending(&self, q: &ListQuery, now: Timestamp) -> Vec<(u32, f64)> {
         let Some(filter) = self.filter(q, now) else {
             return Vec::new();
         };
-        tagged(
-            self.trending.top(|i| filter.allows(i), now, q.offset, q.n),
-            Source::Trending,
-        )
-        .collect()
+        self.trending.top(|i| filter.allows(i), now, q.offset, q.n)
     }
 
-    /// Most recently published recommendable items.
-    pub fn latest(&self, q: &ListQuery, now: Timestamp) -> Vec<Scored> {
+    /// Most recently published recommendable items, `(item, publish time in
+    /// Unix seconds)`.
+    pub fn latest(&self, q: &ListQuery, now: Timestamp) -> Vec<(u32, f64)> {
         let Some(filter) = self.filter(q, now) else {
             return Vec::new();
         };
-        tagged(
-            self.latest.top(|i| filter.allows(i), q.offset, q.n),
-            Source::Latest,
-        )
-        .collect()
+        self.latest.top(|i| filter.allows(i), q.offset, q.n)
     }
 
-    /// Non-personalized recommendations for a user (known or not): trending, then
-    /// popular, then latest fill the list in turn, never repeating an item and never
-    /// returning items the user had a positive or negative event with.
+    /// The best `n` items of a non-personalized list that `allow` accepts,
+    /// with the list's scores (as [`LiveState::popular`] and friends).
     ///
-    /// The offset counts in the whole chain, so consecutive pages continue one
-    /// another. Each source is asked only for what is still missing, and a source
-    /// is only reached when the one before it ran out, so the first
-    /// `offset + n` entries of the chain are computed exactly.
-    pub fn recommend(&self, user: Option<u32>, q: &ListQuery, now: Timestamp) -> Vec<Scored> {
-        self.recommend_scored(user, None, q, now)
-    }
-
-    /// Like [`LiveState::recommend`], with the chain headed by a model: the items
-    /// with a positive score in `model_scores` (indexed by dense item index; items
-    /// beyond its length are not scored), best first, then trending, popular and
-    /// latest. The same exclusions apply to every source; items the model has no
-    /// evidence for are left to the fallback chain.
-    pub fn recommend_scored(
+    /// Small catalogues are scanned whole. Large ones keep the top
+    /// [`HEAD_LEN`] items of each list, recomputed at most every
+    /// [`HEAD_TTL`] (and for `latest` after every catalogue change), and filter
+    /// that head per request; a request the head cannot satisfy scans the whole
+    /// list. So a request costs O(head) instead of O(catalogue).
+    pub(crate) fn head_top(
         &self,
-        user: Option<u32>,
-        model_scores: ModelScores<'_>,
-        q: &ListQuery,
+        list: HeadList,
+        allow: &dyn Fn(u32) -> bool,
+        n: usize,
         now: Timestamp,
-    ) -> Vec<Scored> {
-        if q.n == 0 {
+    ) -> Vec<(u32, f64)> {
+        if n == 0 {
             return Vec::new();
         }
-        let Some(mut filter) = self.filter(q, now) else {
-            return Vec::new();
+        let scan = || match list {
+            HeadList::Popular => self.popularity.top(allow, 0, n),
+            HeadList::Trending => self.trending.top(allow, now, 0, n),
+            HeadList::Latest => self.latest.top(allow, 0, n),
         };
-        if let Some(state) = user.and_then(|u| self.users.get(u as usize)) {
-            for &item in &state.interacted {
-                filter.block(item);
+        if self.catalogue.len() < HEAD_SCAN_BELOW {
+            return scan();
+        }
+        let head = self.head(list, now);
+        let mut out = Vec::with_capacity(n);
+        for &item in head.iter() {
+            if allow(item) {
+                out.push((item, self.list_score(list, item, now)));
+                if out.len() == n {
+                    return out;
+                }
             }
         }
-        let wanted = q.offset.saturating_add(q.n);
-        self.chain(filter, model_scores, None, wanted, q.offset, now)
+        if head.len() < HEAD_LEN {
+            // The head is the whole list: nothing else could qualify.
+            return out;
+        }
+        scan()
     }
 
-    /// Items to show beside `item`: the items with a positive score in
-    /// `model_scores` first (the model's similarity to `item`), then the items
-    /// most similar to it by content, then the most popular items sharing a
-    /// category with `item` (any item when it has no category). Never `item`
-    /// itself, nor a hidden, expired, deleted, excluded or category-filtered item.
-    pub fn similar_scored(
-        &self,
-        item: u32,
-        model_scores: ModelScores<'_>,
-        q: &ListQuery,
-        now: Timestamp,
-    ) -> Vec<Scored> {
-        if q.n == 0 {
-            return Vec::new();
+    fn list_score(&self, list: HeadList, item: u32, now: Timestamp) -> f64 {
+        match list {
+            HeadList::Popular => f64::from(self.popularity.count(item)),
+            HeadList::Trending => self.trending.value_at(item, now),
+            HeadList::Latest => self
+                .latest
+                .published_at(item)
+                .map_or(0.0, |t| t.millis() as f64 / 1000.0),
         }
-        let Some(mut filter) = self.filter(q, now) else {
-            return Vec::new();
+    }
+
+    /// The cached head of `list`, recomputed when stale.
+    fn head(&self, list: HeadList, now: Timestamp) -> Arc<[u32]> {
+        let slot = list as usize;
+        let fresh = |h: &Head| {
+            h.computed.elapsed() < HEAD_TTL
+                && (list != HeadList::Latest || h.version == self.catalogue_version)
         };
-        filter.block(item);
-        let related: &[u32] = self
-            .catalogue
+        if let Some(head) = self.heads.lock()[slot].as_ref().filter(|h| fresh(h)) {
+            return head.items.clone();
+        }
+        let listed = |i: u32| {
+            self.catalogue
+                .get(i as usize)
+                .is_some_and(|e| e.recommendable(now.millis()))
+        };
+        let items: Arc<[u32]> = match list {
+            HeadList::Popular => self.popularity.top(listed, 0, HEAD_LEN),
+            HeadList::Trending => self.trending.top(listed, now, 0, HEAD_LEN),
+            HeadList::Latest => self.latest.top(listed, 0, HEAD_LEN),
+        }
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+        self.heads.lock()[slot] = Some(Head {
+            items: items.clone(),
+            computed: Instant::now(),
+            version: self.catalogue_version,
+        });
+        items
+    }
+
+    /// The filter of a recommendation request: recommendable items with every
+    /// category of `categories`, minus `blocked`; `None` when a category is on
+    /// no item at all (nothing can match).
+    pub(crate) fn request_filter(
+        &self,
+        categories: &[String],
+        blocked: impl IntoIterator<Item = u32>,
+        now: Timestamp,
+    ) -> Option<Filter<'_>> {
+        let mut filter = self.filter(
+            &ListQuery {
+                categories: categories.to_vec(),
+                ..ListQuery::default()
+            },
+            now,
+        )?;
+        for item in blocked {
+            filter.block(item);
+        }
+        Some(filter)
+    }
+
+    /// Items the user had a positive or negative event with (never recommended).
+    pub(crate) fn interacted(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
+        self.users
+            .get(user as usize)
+            .into_iter()
+            .flat_map(|u| u.interacted.iter().copied())
+    }
+
+    /// Interned category ids of an item (sorted), empty for unknown items.
+    pub(crate) fn item_categories(&self, item: u32) -> &[u32] {
+        self.catalogue
             .get(item as usize)
-            .map_or(&[], |e| &e.categories);
-        let wanted = q.offset.saturating_add(q.n);
-        // Over-fetched: the filter may drop some (seen by the model head, hidden).
-        let content = self
-            .content
-            .similar(item, wanted.saturating_mul(2).saturating_add(32));
-        let related = Related {
-            categories: related,
-            content: &content,
-        };
-        self.chain(filter, model_scores, Some(related), wanted, q.offset, now)
+            .map_or(&[], |e| &e.categories)
     }
 
-    /// The model head, then the non-personalized chain (trending and latest only
-    /// when `related` is `None`; with `related`, its content neighbours and then
-    /// popular items sharing one of its categories), cut to `offset..wanted`.
-    fn chain(
-        &self,
-        mut filter: Filter<'_>,
-        model_scores: ModelScores<'_>,
-        related: Option<Related<'_>>,
-        wanted: usize,
-        offset: usize,
-        now: Timestamp,
-    ) -> Vec<Scored> {
-        let mut chain: Vec<Scored> = Vec::with_capacity(wanted.min(1024));
-        if let Some(scores) = model_scores {
-            let head = rank::top_n(scores, wanted, |i| {
-                scores[i as usize] > 0.0 && filter.allows(i)
-            });
-            chain.extend(head.into_iter().map(|(item, score)| Scored {
-                item,
-                score: f64::from(score),
-                source: Source::Model,
-            }));
-            chain.iter().for_each(|s| filter.block(s.item));
-        }
-        if let Some(Related {
-            categories: related,
-            content,
-        }) = related
-        {
-            for &(other, score) in content {
-                if chain.len() >= wanted {
-                    break;
-                }
-                if score > 0.0 && filter.allows(other) {
-                    filter.block(other);
-                    chain.push(Scored {
-                        item: other,
-                        score: f64::from(score),
-                        source: Source::Content,
-                    });
-                }
-            }
-            if chain.len() < wanted {
-                let catalogue = &self.catalogue;
-                let shares = |i: u32| {
-                    related.is_empty()
-                        || catalogue.get(i as usize).is_some_and(|e| {
-                            e.categories
-                                .iter()
-                                .any(|c| related.binary_search(c).is_ok())
-                        })
-                };
-                let placed = chain.len();
-                chain.extend(tagged(
-                    self.popularity
-                        .top(|i| filter.allows(i) && shares(i), 0, wanted - placed),
-                    Source::Popular,
-                ));
-            }
-            chain.drain(..offset.min(chain.len()));
-            return chain;
-        }
-        if chain.len() >= wanted {
-            chain.drain(..offset.min(chain.len()));
-            return chain;
-        }
-        let placed = chain.len();
-        chain.extend(tagged(
-            self.trending
-                .top(|i| filter.allows(i), now, 0, wanted - placed),
-            Source::Trending,
-        ));
-        if chain.len() < wanted {
-            chain[placed..].iter().for_each(|s| filter.block(s.item));
-            let placed = chain.len();
-            chain.extend(tagged(
-                self.popularity
-                    .top(|i| filter.allows(i), 0, wanted - placed),
-                Source::Popular,
-            ));
-            if chain.len() < wanted {
-                chain[placed..].iter().for_each(|s| filter.block(s.item));
-                let placed = chain.len();
-                chain.extend(tagged(
-                    self.latest.top(|i| filter.allows(i), 0, wanted - placed),
-                    Source::Latest,
-                ));
-            }
-        }
-        chain.drain(..offset.min(chain.len()));
-        chain
+    /// When the item was published.
+    pub(crate) fn published_at(&self, item: u32) -> Option<Timestamp> {
+        self.latest.published_at(item)
+    }
+
+    /// The items' texts, for content similarity.
+    pub(crate) fn content(&self) -> &ContentIndex {
+        &self.content
     }
 
     /// The user's positive events as `(item, timestamp ms)`, oldest first: the
@@ -760,9 +699,27 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::Source;
     use proptest::prelude::*;
 
     const HOUR: i64 = 3_600_000;
+
+    /// The item of a list entry, whichever list produced it.
+    trait ItemOf {
+        fn item_of(&self) -> u32;
+    }
+
+    impl ItemOf for (u32, f64) {
+        fn item_of(&self) -> u32 {
+            self.0
+        }
+    }
+
+    impl ItemOf for crate::pipeline::Ranked {
+        fn item_of(&self) -> u32 {
+            self.item
+        }
+    }
 
     fn at_hours(h: i64) -> Timestamp {
         Timestamp(h * HOUR)
@@ -833,10 +790,43 @@ mod tests {
             self.live.user_index(id)
         }
 
-        fn ids(&self, list: &[Scored]) -> Vec<&str> {
+        fn ids<T: ItemOf>(&self, list: &[T]) -> Vec<&str> {
             list.iter()
-                .map(|s| self.live.item_id(s.item).expect("listed items have ids"))
+                .map(|s| {
+                    self.live
+                        .item_id(s.item_of())
+                        .expect("listed items have ids")
+                })
                 .collect()
+        }
+
+        /// The home scene's pipeline without a model, as `/v1/recommend` runs it.
+        fn recommend(
+            &self,
+            user: Option<u32>,
+            q: &ListQuery,
+            now: Timestamp,
+        ) -> Vec<crate::pipeline::Ranked> {
+            let history = user.map_or_else(Vec::new, |u| self.live.user_history(u));
+            let mut blocked: Vec<u32> = q.exclude.iter().copied().collect();
+            if let Some(u) = user {
+                blocked.extend(self.live.interacted(u));
+            }
+            let request = crate::pipeline::Request {
+                history: &history,
+                blocked,
+                context_item: None,
+                candidates: &[],
+                categories: &q.categories,
+                pinned: Vec::new(),
+                n: q.n,
+                offset: q.offset,
+                now,
+                seed: 0,
+            };
+            let scene = crate::pipeline::scene::Scene::home();
+            let ranker = crate::pipeline::BlendRanker::for_scene(&scene);
+            crate::pipeline::run(&self.live, None, &scene, &ranker, &request)
         }
 
         /// The ids returned by every list and by `recommend` for an unknown user.
@@ -845,7 +835,7 @@ mod tests {
                 self.ids(&self.live.popular(q, now)),
                 self.ids(&self.live.trending(q, now)),
                 self.ids(&self.live.latest(q, now)),
-                self.ids(&self.live.recommend(None, q, now)),
+                self.ids(&self.recommend(None, q, now)),
             ];
             for list in &mut lists {
                 list.sort_unstable();
@@ -941,7 +931,7 @@ mod tests {
     }
 
     #[test]
-    fn recommend_falls_back_from_trending_to_popular_to_latest() {
+    fn recommend_blends_trending_popular_and_latest() {
         // Half-life one hour; `old` had its events 2,000 half-lives ago.
         let now = at_hours(2000);
         let mut f = Fixture::new(1.0);
@@ -957,89 +947,34 @@ mod tests {
             f.event(user, "old", "click", at_hours(0));
         }
 
-        let recs = f.live.recommend(None, &query(10), now);
-        assert_eq!(f.ids(&recs), ["hot", "warm", "old", "fresh", "stale"]);
+        // The home scene weighs trending 0.1, popular 0.05 and latest 0.02:
+        // trending and popular relative to their best, latest by rank.
+        let recs = f.recommend(None, &query(10), now);
+        assert_eq!(f.ids(&recs), ["hot", "old", "warm", "fresh", "stale"]);
         let sources: Vec<Source> = recs.iter().map(|s| s.source).collect();
         use Source::*;
-        assert_eq!(sources, [Trending, Trending, Popular, Latest, Latest]);
-        let scores: Vec<f64> = recs.iter().map(|s| s.score).collect();
-        assert!(
-            (scores[0] - 1.0).abs() < 1e-9 && (scores[1] - 0.25).abs() < 1e-9,
-            "{scores:?}"
-        );
-        assert_eq!(scores[2], 5.0);
-        assert_eq!(scores[3], (1999 * HOUR) as f64 / 1000.0);
+        assert_eq!(sources, [Trending, Popular, Trending, Latest, Latest]);
+        let expected = [
+            0.1 + 0.05 * 0.4 + 0.02 * 0.6,
+            0.05 + 0.02 * 0.2,
+            0.1 * 0.25 + 0.05 * 0.2 + 0.02 * 0.4,
+            0.02,
+            0.02 * 0.8,
+        ];
+        for (r, e) in recs.iter().zip(expected) {
+            assert!((r.score - e).abs() < 1e-6, "{recs:?}");
+        }
 
         assert_eq!(
             f.ids(&f.live.popular(&query(10), now)),
             ["old", "hot", "warm"]
         );
-        assert_eq!(f.live.popular(&query(10), now)[0].score, 5.0);
+        assert_eq!(f.live.popular(&query(10), now)[0].1, 5.0);
         assert_eq!(f.ids(&f.live.trending(&query(10), now)), ["hot", "warm"]);
         assert_eq!(
             f.ids(&f.live.latest(&query(10), now)),
             ["fresh", "stale", "hot", "warm", "old"]
         );
-    }
-
-    #[test]
-    fn recommend_pages_continue_each_other() {
-        let now = at_hours(3000);
-        let mut f = Fixture::new(1.0);
-        for i in 0..40i64 {
-            let id = format!("item-{i}");
-            f.upsert(item(&id, i * 7 % 13));
-            // Some trending, some only popular (events long ago), some without events.
-            for k in 0..(i % 4) {
-                let when = if i % 3 == 0 {
-                    at_hours(10)
-                } else {
-                    at_hours(2990 + k)
-                };
-                f.event(&format!("user-{k}"), &id, "click", when);
-            }
-        }
-        let full = f.live.recommend(None, &query(1000), now);
-        assert_eq!(full.len(), 40);
-        let mut seen = HashSet::new();
-        assert!(full.iter().all(|s| seen.insert(s.item)), "an item repeats");
-        for page in [1, 3, 4, 7] {
-            let mut pages = Vec::new();
-            for offset in (0..50).step_by(page) {
-                pages.extend(f.live.recommend(
-                    None,
-                    &ListQuery {
-                        offset,
-                        ..query(page)
-                    },
-                    now,
-                ));
-            }
-            assert_eq!(pages, full, "pages of {page}");
-        }
-        assert!(f
-            .live
-            .recommend(
-                None,
-                &ListQuery {
-                    offset: 40,
-                    ..query(5)
-                },
-                now
-            )
-            .is_empty());
-        assert!(f.live.recommend(None, &query(0), now).is_empty());
-        assert!(f
-            .live
-            .recommend(
-                None,
-                &ListQuery {
-                    offset: usize::MAX,
-                    ..query(usize::MAX)
-                },
-                now
-            )
-            .is_empty());
     }
 
     #[test]
@@ -1052,7 +987,7 @@ mod tests {
         f.event("u", "clicked", "click", at_hours(5));
         f.event("u", "disliked", "dislike", at_hours(5));
         f.event("u", "shown", "impression", at_hours(5));
-        let mut recs = f.ids(&f.live.recommend(f.user("u"), &query(10), now));
+        let mut recs = f.ids(&f.recommend(f.user("u"), &query(10), now));
         recs.sort_unstable();
         assert_eq!(recs, ["other", "shown"]);
         // Only positive events count for the lists.
@@ -1060,7 +995,7 @@ mod tests {
         assert_eq!(f.ids(&f.live.trending(&query(10), now)), ["clicked"]);
         // Someone else still gets everything.
         f.event("v", "other", "impression", at_hours(5));
-        assert_eq!(f.live.recommend(f.user("v"), &query(10), now).len(), 4);
+        assert_eq!(f.recommend(f.user("v"), &query(10), now).len(), 4);
     }
 
     #[test]
@@ -1109,7 +1044,7 @@ mod tests {
         let popular: Vec<u32> = live
             .popular(&query(10), at_hours(3))
             .iter()
-            .map(|s| s.item)
+            .map(|s| s.0)
             .collect();
         assert_eq!(popular, [5, 6, 7]);
     }
@@ -1149,7 +1084,7 @@ mod tests {
         assert!(live.user_event_seqs(0, 0, None).is_empty());
         assert!(live.user_event_seqs(1, 100, None).is_empty());
         // The duplicate was listed once but counted like any applied event.
-        assert_eq!(live.popular(&query(5), at_hours(2))[0].score, 3.0);
+        assert_eq!(live.popular(&query(5), at_hours(2))[0].1, 3.0);
     }
 
     #[test]
@@ -1169,7 +1104,7 @@ mod tests {
         assert!(f.live.has_item(f.index("gone")));
         let popular = f.live.popular(&query(10), now);
         assert_eq!(
-            (f.ids(&popular), popular[0].score),
+            (f.ids(&popular), popular[0].1),
             (vec!["gone"], 2.0),
             "history was kept"
         );
@@ -1183,7 +1118,7 @@ mod tests {
         assert!(f.live.has_item(f.index("new")));
         let latest = f.live.latest(&query(10), now);
         assert_eq!(f.ids(&latest), ["new"]);
-        assert_eq!(latest[0].score, (3 * HOUR) as f64 / 1000.0);
+        assert_eq!(latest[0].1, (3 * HOUR) as f64 / 1000.0);
         // A later upsert replaces the placeholder.
         f.upsert(Item {
             hidden: true,
@@ -1219,7 +1154,7 @@ mod tests {
         let popular: Vec<u32> = live
             .popular(&query(10), at_hours(3))
             .iter()
-            .map(|s| s.item)
+            .map(|s| s.0)
             .collect();
         assert_eq!(popular, [0]);
         // Merging maps into a non-empty state keeps what it had.
@@ -1337,7 +1272,7 @@ mod tests {
                 exclude: (0..16u8).filter(|&i| excluded_item(i)).filter_map(|i| f.items.get(&item_id(i))).collect(),
             };
             let user_index = user_name.as_deref().and_then(|u| f.user(u));
-            let full = f.live.recommend(user_index, &q, now);
+            let full = f.recommend(user_index, &q, now);
 
             let mut seen = HashSet::new();
             for s in &full {
@@ -1347,26 +1282,30 @@ mod tests {
                 prop_assert!(allowed(i), "{id} must not be recommended");
             }
             let everything: usize = (0..14u8).filter(|&i| allowed(i)).count();
-            prop_assert_eq!(full.len(), everything, "latest ends the chain with every allowed item");
-            for pair in full.windows(2) {
-                prop_assert!(pair[0].source as u8 <= pair[1].source as u8, "sources out of order");
+            prop_assert_eq!(full.len(), everything, "the fill step reaches every allowed item");
+            // Pages that block what earlier pages answered (what a request_id
+            // session does) never repeat and together cover every allowed item.
+            let mut pages: Vec<u32> = Vec::new();
+            while pages.len() < everything {
+                let mut q = ListQuery { n: page, ..q.clone() };
+                q.exclude.extend(pages.iter().copied());
+                let next = f.recommend(user_index, &q, now);
+                prop_assert!(!next.is_empty());
+                for r in next {
+                    prop_assert!(!pages.contains(&r.item));
+                    pages.push(r.item);
+                }
             }
-
-            let mut pages = Vec::new();
-            for offset in (0..=full.len()).step_by(page) {
-                pages.extend(f.live.recommend(user_index, &ListQuery { offset, n: page, ..q.clone() }, now));
-            }
-            prop_assert_eq!(&pages, &full);
 
             // The lists agree with the reference too (they know nothing of users).
             let latest = f.live.latest(&q, now);
             prop_assert_eq!(latest.len(), (0..14u8).filter(|&i| listable(i)).count());
             let popular = f.live.popular(&q, now);
             for s in &popular {
-                let i: u8 = f.live.item_id(s.item).expect("an id")[1..].parse().expect("a scenario id");
+                let i: u8 = f.live.item_id(s.0).expect("an id")[1..].parse().expect("a scenario id");
                 prop_assert!(listable(i));
                 let positives = events.iter().filter(|e| e.1 == i && matches!(TYPES[e.2], "click" | "like")).count();
-                prop_assert_eq!(s.score, positives as f64);
+                prop_assert_eq!(s.1, positives as f64);
             }
             let with_positives = (0..14u8)
                 .filter(|&i| listable(i) && events.iter().any(|e| e.1 == i && matches!(TYPES[e.2], "click" | "like")))

@@ -27,7 +27,7 @@
 //! [`default_serving`] configuration, so the model measured by `tephra eval` is
 //! the model the server answers with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,15 +36,24 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tephra_core::Timestamp;
-use tephra_eval::{
-    evaluate, weighted_history, EvalOptions, HistoryWeighting, Protocol, Sequences, Step,
-};
-use tephra_models::registry::{default_serving, fit, ModelSpec, TrainedModel};
-use tephra_models::{snapshot, Recommender};
+use tephra_eval::{evaluate, EvalOptions, HistoryWeighting, Protocol, Sequences, Step};
+use tephra_models::ials::{IalsConfig, IalsModel};
+use tephra_models::registry::{default_serving, fit, Model, ModelSpec, TrainedModel};
+use tephra_models::retrieval::{self, RetrievalConfig, Retriever};
+use tephra_models::{rank, snapshot, Recommender};
 use utoipa::ToSchema;
 
 use crate::config::TrainingSettings;
 use crate::live::{LiveState, PositiveEvents};
+
+/// `training.model` value that picks the model by catalogue size.
+pub const AUTO_MODEL: &str = "auto";
+/// Largest catalogue `auto` trains the dense default model for; iALS above.
+pub const AUTO_DENSE_MAX_ITEMS: usize = 15_000;
+/// New items fold in once this many known users interacted with them.
+pub const FOLD_IN_MIN_USERS: usize = 3;
+/// A new item's vector is refreshed with every interaction up to this many users.
+const FOLD_IN_MAX_USERS: usize = 200;
 
 /// Snapshot header note holding the [`ModelInfo`].
 const INFO_NOTE: &str = "model_info";
@@ -79,18 +88,29 @@ impl Default for ModelRecipe {
 
 impl ModelRecipe {
     /// The recipe the training settings ask for (`training.model` and
-    /// `training.recency_half_life`).
-    pub fn from_settings(settings: &TrainingSettings) -> Result<Self, TrainError> {
-        let spec: ModelSpec = settings
-            .model
-            .parse()
-            .map_err(|e| TrainError(format!("training.model: {e}")))?;
+    /// `training.recency_half_life`) for a catalogue of `n_items` items.
+    /// `auto` is the registry's [`default_serving`] model (the most accurate)
+    /// up to [`AUTO_DENSE_MAX_ITEMS`] items, whose dense item × item matrices
+    /// grow with the square of the catalogue, and iALS above.
+    pub fn from_settings(settings: &TrainingSettings, n_items: usize) -> Result<Self, TrainError> {
         let weighting = if settings.recency_half_life > 0.0 {
             HistoryWeighting::Recency {
                 half_life: settings.recency_half_life,
             }
         } else {
             HistoryWeighting::Plain
+        };
+        let spec: ModelSpec = if settings.model.trim() == AUTO_MODEL {
+            if n_items <= AUTO_DENSE_MAX_ITEMS {
+                default_serving().spec
+            } else {
+                ModelSpec::Ials(IalsConfig::default())
+            }
+        } else {
+            settings
+                .model
+                .parse()
+                .map_err(|e| TrainError(format!("training.model: {e}")))?
         };
         Ok(Self { spec, weighting })
     }
@@ -170,6 +190,216 @@ pub struct Promoted {
     pub model: Arc<TrainedModel>,
     /// What it is.
     pub info: ModelInfo,
+    /// Factor models only: the item vectors behind a retriever, and vectors
+    /// folded in for items created since training.
+    vectors: Option<ItemVectors>,
+}
+
+/// Item vectors of a factor model, ready for retrieval.
+struct ItemVectors {
+    retriever: Arc<dyn Retriever>,
+    /// Vectors folded in for items created after training, by item index.
+    fresh: RwLock<HashMap<u32, Vec<f32>>>,
+    /// Known users who interacted with each such item.
+    pending: Mutex<HashMap<u32, Vec<u32>>>,
+}
+
+impl Promoted {
+    /// Wraps a trained model for serving. For a factor model this builds the
+    /// retrieval index over its item vectors (exact below
+    /// `retrieval.exact_below` items, approximate above), which for a large
+    /// catalogue takes a while: it runs before the model is swapped in, so the
+    /// previous model and index serve meanwhile.
+    pub fn new(model: Arc<TrainedModel>, info: ModelInfo, retrieval: &RetrievalConfig) -> Self {
+        let vectors = match model.model() {
+            Model::Ials(ials) => {
+                let factors = ials.item_factors();
+                let started = Instant::now();
+                let retriever = retrieval::build(&factors.to_row_major(), factors.dim(), retrieval);
+                tracing::info!(
+                    kind = retriever.kind(),
+                    items = retriever.len(),
+                    memory_mb = retriever.memory_bytes() / (1 << 20),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "retrieval index built"
+                );
+                Some(ItemVectors {
+                    retriever,
+                    fresh: RwLock::new(HashMap::new()),
+                    pending: Mutex::new(HashMap::new()),
+                })
+            }
+            _ => None,
+        };
+        Self {
+            model,
+            info,
+            vectors,
+        }
+    }
+
+    /// How the model's items are retrieved: `exact` or `ivf` for factor
+    /// models, `None` for models that score the whole catalogue.
+    pub fn retriever_kind(&self) -> Option<&'static str> {
+        self.vectors.as_ref().map(|v| v.retriever.kind())
+    }
+
+    /// Items folded in since training.
+    pub fn folded_in_items(&self) -> usize {
+        self.vectors.as_ref().map_or(0, |v| v.fresh.read().len())
+    }
+
+    fn ials(&self) -> Option<&IalsModel> {
+        match self.model.model() {
+            Model::Ials(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The history as the model scores it: items it knows, recency-weighted.
+    fn weighted(&self, history: &[(u32, i64)]) -> Vec<(u32, f32)> {
+        let n_items = self.model.n_items();
+        let items: Vec<u32> = history
+            .iter()
+            .map(|&(item, _)| item)
+            .filter(|&item| (item as usize) < n_items)
+            .collect();
+        tephra_models::weighted_history(items, self.info.recipe.weighting)
+    }
+
+    /// The collaborative candidates for a user's current history: the `quota`
+    /// best items `allow` accepts, then the model's scores of `extra` items
+    /// (the caller's candidates) that are not among them. Empty when the model
+    /// knows nothing of the history.
+    pub(crate) fn recall_user(
+        &self,
+        history: &[(u32, i64)],
+        quota: usize,
+        allow: &dyn Fn(u32) -> bool,
+        extra: &[u32],
+    ) -> Vec<(u32, f32)> {
+        let weighted = self.weighted(history);
+        if weighted.is_empty() {
+            return Vec::new();
+        }
+        let mut out = match (self.ials(), &self.vectors) {
+            (Some(ials), Some(vectors)) => {
+                // Fold the user in from the history as it is now, then search.
+                let query = ials.fold_in(&weighted);
+                let mut out = vectors.retriever.search(&query, quota, allow);
+                let fresh = vectors.fresh.read();
+                if !fresh.is_empty() {
+                    out.extend(
+                        fresh
+                            .iter()
+                            .filter(|&(&item, _)| allow(item))
+                            .map(|(&item, v)| (item, dot(&query, v))),
+                    );
+                    out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    out.truncate(quota);
+                }
+                for &item in extra.iter().filter(|&&i| allow(i)) {
+                    if out.iter().all(|&(i, _)| i != item) {
+                        let vector = ials.item_vector(item).map(<[f32]>::to_vec);
+                        if let Some(v) = vector.or_else(|| fresh.get(&item).cloned()) {
+                            out.push((item, dot(&query, &v)));
+                        }
+                    }
+                }
+                out
+            }
+            _ => {
+                let mut scores = vec![0.0; self.model.n_items()];
+                self.model.score(&weighted, &mut scores);
+                let mut out = rank::top_n(&scores, quota, |i| scores[i as usize] > 0.0 && allow(i));
+                for &item in extra.iter().filter(|&&i| allow(i)) {
+                    if let Some(&score) = scores.get(item as usize) {
+                        if out.iter().all(|&(i, _)| i != item) {
+                            out.push((item, score));
+                        }
+                    }
+                }
+                out
+            }
+        };
+        out.retain(|&(_, s)| s.is_finite());
+        out
+    }
+
+    /// The model's neighbours of `item` that `allow` accepts, best first.
+    /// Small catalogues rank every item by the model's own similarity; large
+    /// ones ask the retrieval index for the items whose vectors score highest
+    /// against the item's vector.
+    pub(crate) fn recall_neighbours(
+        &self,
+        item: u32,
+        quota: usize,
+        allow: &dyn Fn(u32) -> bool,
+    ) -> Vec<(u32, f32)> {
+        if let (Some(ials), Some(vectors)) = (self.ials(), &self.vectors) {
+            if vectors.retriever.kind() != "exact" {
+                let fresh = vectors.fresh.read();
+                let Some(v) = ials
+                    .item_vector(item)
+                    .map(<[f32]>::to_vec)
+                    .or_else(|| fresh.get(&item).cloned())
+                else {
+                    return Vec::new();
+                };
+                return vectors
+                    .retriever
+                    .search(&v, quota, &|i| i != item && allow(i));
+            }
+        }
+        if item as usize >= self.model.n_items() {
+            return Vec::new();
+        }
+        let mut out = self
+            .model
+            .similar_items(item, quota.saturating_mul(2).saturating_add(16));
+        out.retain(|&(i, s)| s.is_finite() && s > 0.0 && allow(i));
+        out.truncate(quota);
+        out
+    }
+
+    /// Whether events on `item` feed [`Promoted::observe_new_item`]: a factor
+    /// model and an item it was not trained on.
+    pub(crate) fn folds_in(&self, item: u32) -> bool {
+        self.vectors.is_some() && item as usize >= self.model.n_items()
+    }
+
+    /// Records that `user` had a positive event with a new `item`. Once
+    /// [`FOLD_IN_MIN_USERS`] users the model knows did, the item gets a vector
+    /// folded in from theirs (the exact item step of iALS), and collaborative
+    /// recall finds it before any retrain.
+    pub(crate) fn observe_new_item(&self, item: u32, user: u32) {
+        let (Some(ials), Some(vectors)) = (self.ials(), &self.vectors) else {
+            return;
+        };
+        if !self.folds_in(item) || user as usize >= ials.user_factors().n_rows() {
+            return;
+        }
+        let users: Vec<(u32, f32)> = {
+            let mut pending = vectors.pending.lock();
+            let users = pending.entry(item).or_default();
+            if users.len() >= FOLD_IN_MAX_USERS || users.contains(&user) {
+                return;
+            }
+            users.push(user);
+            if users.len() < FOLD_IN_MIN_USERS {
+                return;
+            }
+            users.iter().map(|&u| (u, 1.0)).collect()
+        };
+        let vector = ials.fold_in_item(&users);
+        if vector.iter().any(|&x| x != 0.0) {
+            vectors.fresh.write().insert(item, vector);
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Holds the promoted model and serializes training runs.
@@ -182,6 +412,8 @@ pub struct ModelManager {
     trained_at_count: AtomicU64,
     /// Where the promoted model is saved; `None` keeps it in memory only.
     snapshot: Option<PathBuf>,
+    /// How factor models' items are retrieved.
+    retrieval: RetrievalConfig,
 }
 
 impl ModelManager {
@@ -193,6 +425,11 @@ impl ModelManager {
             snapshot: Some(path),
             ..Self::default()
         }
+    }
+
+    /// Builds factor models' retrieval indices with `retrieval`.
+    pub fn with_retrieval(self, retrieval: RetrievalConfig) -> Self {
+        Self { retrieval, ..self }
     }
 
     /// The snapshot file, if models are persisted.
@@ -238,10 +475,8 @@ impl ModelManager {
         // background loop; the ones it knows do not trigger a retrain.
         self.trained_at_count
             .store(info.n_events as u64, Ordering::Release);
-        *self.current.write() = Some(Arc::new(Promoted {
-            model: Arc::new(model),
-            info,
-        }));
+        let promoted = Promoted::new(Arc::new(model), info, &self.retrieval);
+        *self.current.write() = Some(Arc::new(promoted));
         Ok(true)
     }
 
@@ -262,7 +497,7 @@ impl ModelManager {
         &self,
         live: &RwLock<LiveState>,
         recipe: ModelRecipe,
-        holdout_fraction: f64,
+        holdout: Holdout,
     ) -> Result<TrainOutcome, TrainError> {
         let _one_at_a_time = self.training.lock();
         let started = Instant::now();
@@ -279,11 +514,12 @@ impl ModelManager {
                 "there are no positive events to train on".to_owned(),
             ));
         }
-        let split = Protocol::UserTemporal {
-            test_fraction: holdout_fraction,
+        let mut split = Protocol::UserTemporal {
+            test_fraction: holdout.fraction,
         }
         .split(&all)
         .map_err(|e| TrainError(format!("cannot cut the holdout: {e}")))?;
+        sample_test_users(&mut split.test, holdout.max_users);
         let options = |recipe: &ModelRecipe| EvalOptions {
             ks: vec![10, 20],
             weighting: recipe.weighting,
@@ -317,7 +553,8 @@ impl ModelManager {
                 origin: trained_origin(),
             };
             self.save(&model, &info, &fingerprint);
-            *self.current.write() = Some(Arc::new(Promoted { model, info }));
+            let promoted = Promoted::new(model, info, &self.retrieval);
+            *self.current.write() = Some(Arc::new(promoted));
         }
         let outcome = TrainOutcome {
             promoted,
@@ -380,43 +617,45 @@ impl ModelManager {
     }
 }
 
-/// The model's scores for a user's current history, or `None` when the history
-/// has nothing the model knows. Items the model was trained without (created
-/// since) are left out of the history and are not scored.
-pub fn score_history(promoted: &Promoted, history: &[(u32, i64)]) -> Option<Vec<f32>> {
-    let n_items = promoted.model.n_items();
-    let steps: Vec<Step> = history
-        .iter()
-        .filter(|&&(item, _)| (item as usize) < n_items)
-        .map(|&(item, at)| Step {
-            time: Timestamp::from_millis(at),
-            item,
-            value: 1.0,
-        })
-        .collect();
-    if steps.is_empty() {
-        return None;
-    }
-    let weighted = weighted_history(&steps, promoted.info.recipe.weighting);
-    let mut scores = vec![0.0; n_items];
-    promoted.model.score(&weighted, &mut scores);
-    Some(scores)
+/// How a training run judges its candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Holdout {
+    /// Share of each user's latest positive events held out.
+    pub fraction: f64,
+    /// Users scored at most (full ranking costs a pass over the catalogue
+    /// per user); the rest are left out of the holdout evaluation only.
+    pub max_users: usize,
 }
 
-/// Scores of every item the model knows by similarity to `item`, or `None` when
-/// the model does not know `item`.
-pub fn score_similar(promoted: &Promoted, item: u32) -> Option<Vec<f32>> {
-    let n_items = promoted.model.n_items();
-    if item as usize >= n_items {
-        return None;
-    }
-    let mut scores = vec![f32::NEG_INFINITY; n_items];
-    for (other, score) in promoted.model.similar_items(item, n_items) {
-        if let Some(s) = scores.get_mut(other as usize) {
-            *s = score;
+impl Holdout {
+    /// The training settings' holdout.
+    pub fn from_settings(settings: &TrainingSettings) -> Self {
+        Self {
+            fraction: settings.holdout_fraction,
+            max_users: settings.holdout_users,
         }
     }
-    Some(scores)
+}
+
+/// Keeps at most `max_users` users with test items, evenly spread over the user
+/// indices (deterministic), and empties the others' test sets.
+fn sample_test_users(test: &mut [Vec<u32>], max_users: usize) {
+    let users = test.iter().filter(|t| !t.is_empty()).count();
+    if users <= max_users {
+        return;
+    }
+    let mut seen = 0usize;
+    let mut kept = 0usize;
+    for items in test.iter_mut().filter(|t| !t.is_empty()) {
+        // Keep user number `seen` when it crosses the next multiple of the stride.
+        let keep = kept < max_users && seen * max_users >= kept * users;
+        if keep {
+            kept += 1;
+        } else {
+            items.clear();
+        }
+        seen += 1;
+    }
 }
 
 /// The copied events as evaluation timelines (time-ordered per user).
@@ -437,4 +676,41 @@ fn sequences(events: &PositiveEvents) -> Result<Sequences, TrainError> {
         .collect();
     Sequences::new(events.n_items.max(1), per_user)
         .map_err(|e| TrainError(format!("cannot order the events: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdout_sampling_keeps_an_even_spread_of_users() {
+        let mut test: Vec<Vec<u32>> = (0..100)
+            .map(|u| if u % 2 == 0 { vec![u] } else { vec![] })
+            .collect();
+        sample_test_users(&mut test, 10);
+        let kept: Vec<u32> = test
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| t[0])
+            .collect();
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept, [0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+        let mut small: Vec<Vec<u32>> = vec![vec![1], vec![], vec![2]];
+        sample_test_users(&mut small, 10);
+        assert_eq!(small, vec![vec![1], vec![], vec![2]]);
+    }
+
+    #[test]
+    fn auto_picks_the_dense_model_for_small_catalogues_and_ials_above() {
+        let settings = TrainingSettings::default();
+        let small = ModelRecipe::from_settings(&settings, 1000).unwrap();
+        assert_eq!(small.spec, default_serving().spec);
+        let large = ModelRecipe::from_settings(&settings, AUTO_DENSE_MAX_ITEMS + 1).unwrap();
+        assert!(matches!(large.spec, ModelSpec::Ials(_)));
+        let bad = TrainingSettings {
+            model: "nonsense".into(),
+            ..TrainingSettings::default()
+        };
+        assert!(ModelRecipe::from_settings(&bad, 10).is_err());
+    }
 }

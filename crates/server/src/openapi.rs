@@ -25,7 +25,7 @@ use crate::routes::{events, items, lists, model, ops, recommend, similar, users}
         users::upsert_users, users::list_users, users::get_user, users::patch_user, users::delete_user,
         events::append_events, events::user_events,
         lists::popular, lists::trending, lists::latest,
-        recommend::recommend, similar::similar,
+        recommend::recommend, recommend::recommend_post, similar::similar,
         model::current_model, model::train,
         ops::healthz, ops::readyz, ops::metrics,
     ),

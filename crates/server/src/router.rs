@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/popular", get(lists::popular))
         .route("/trending", get(lists::trending))
         .route("/latest", get(lists::latest))
+        .route("/recommend", post(recommend::recommend_post))
         .route("/recommend/{user_id}", get(recommend::recommend))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -17,7 +17,8 @@ use tephra_store::{IdMaps, SharedStore};
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::live::LiveState;
-use crate::model_manager::ModelManager;
+use crate::model_manager::{Holdout, ModelManager, ModelRecipe};
+use crate::pipeline::session::Sessions;
 
 /// Page size when reading the catalogue at startup.
 const LOAD_ITEMS_PAGE: usize = 1000;
@@ -46,6 +47,7 @@ pub struct AppState {
     ready: Arc<AtomicBool>,
     metrics: PrometheusHandle,
     models: Arc<ModelManager>,
+    sessions: Arc<Sessions>,
 }
 
 impl AppState {
@@ -118,7 +120,8 @@ impl AppState {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "live state loaded from the store"
         );
-        let models = ModelManager::with_snapshot(snapshot_path(&config));
+        let models =
+            ModelManager::with_snapshot(snapshot_path(&config)).with_retrieval(config.retrieval);
         match models.load_snapshot(&live) {
             Ok(true) => tracing::info!("model loaded from its snapshot"),
             Ok(false) => {}
@@ -136,6 +139,7 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             metrics: crate::metrics::prometheus_handle(),
             models: Arc::new(models),
+            sessions: Arc::new(Sessions::default()),
         })
     }
 
@@ -163,6 +167,11 @@ impl AppState {
         &self.live
     }
 
+    /// Open pagination sessions.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// The promoted model and its training.
     pub fn models(&self) -> &ModelManager {
         &self.models
@@ -175,11 +184,12 @@ impl AppState {
     ) -> Result<crate::model_manager::TrainOutcome, crate::model_manager::TrainError> {
         let state = self.clone();
         let settings = self.config.training.clone();
-        let recipe = crate::model_manager::ModelRecipe::from_settings(&settings)?;
+        let n_items = self.live.read().n_items();
+        let recipe = ModelRecipe::from_settings(&settings, n_items)?;
         tokio::task::spawn_blocking(move || {
             state
                 .models
-                .train(&state.live, recipe, settings.holdout_fraction)
+                .train(&state.live, recipe, Holdout::from_settings(&settings))
         })
         .await
         .map_err(|e| crate::model_manager::TrainError(format!("the training thread failed: {e}")))?

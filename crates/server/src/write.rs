@@ -15,7 +15,7 @@
 
 use std::future::Future;
 
-use tephra_core::{Event, Item, ItemPatch, User, UserPatch};
+use tephra_core::{Event, EventKind, Item, ItemPatch, User, UserPatch};
 
 use crate::error::ApiError;
 use crate::extract::Batch;
@@ -172,9 +172,23 @@ impl AppState {
             let ids: Vec<(String, String)> =
                 batch.items.iter().map(|e| (e.user_id.clone(), e.item_id.clone())).collect();
             let stored = state.store().append_events(batch.items).await?;
-            let mut live = state.live().write();
-            for ((user_id, item_id), event) in ids.iter().zip(&stored) {
-                live.apply_event(user_id, item_id, event);
+            {
+                let mut live = state.live().write();
+                for ((user_id, item_id), event) in ids.iter().zip(&stored) {
+                    live.apply_event(user_id, item_id, event);
+                }
+            }
+            // Items created since the model was trained get a vector once a few
+            // users the model knows interacted with them.
+            if let Some(promoted) = state.models().current() {
+                let types = &state.config().events;
+                for event in &stored {
+                    if promoted.folds_in(event.item)
+                        && types.classify(&event.event_type) == Some(EventKind::Positive)
+                    {
+                        promoted.observe_new_item(event.item, event.user);
+                    }
+                }
             }
             Ok(stored.len())
         })

@@ -89,7 +89,10 @@ pub async fn run(args: &AccuracyBenchArgs) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("GET {url}: not JSON"))?;
                 let items = body["items"].as_array().cloned().unwrap_or_default();
-                let from_model = items.iter().filter(|i| i["source"] == "model").count();
+                let from_model = items
+                    .iter()
+                    .filter(|i| i["source"] == "collaborative")
+                    .count();
                 let ids = items
                     .iter()
                     .filter_map(|i| i["id"].as_str().map(str::to_owned))

@@ -57,7 +57,7 @@ async fn import_then_train_then_serve_answers_with_the_model() {
     let items = body["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{body}");
     for item in items {
-        assert_eq!(item["source"], "model", "{body}");
+        assert_eq!(item["source"], "collaborative", "{body}");
         assert!(item["id"].as_str().unwrap().starts_with('x'), "{body}");
     }
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::RankParams;
-use crate::live::{ListQuery, LiveState, Scored};
+use crate::live::{ListQuery, LiveState};
 use crate::state::AppState;
 
 /// A ranked list of items.
@@ -46,7 +46,7 @@ pub(crate) fn list_query(live: &LiveState, params: RankParams) -> ListQuery {
 fn ranked(
     state: &AppState,
     raw: Option<String>,
-    rank: fn(&LiveState, &ListQuery, Timestamp) -> Vec<Scored>,
+    rank: fn(&LiveState, &ListQuery, Timestamp) -> Vec<(u32, f64)>,
 ) -> Result<Json<RankedList>, ApiError> {
     let params = RankParams::for_list(raw.as_deref(), &state.config().recommend)?;
     let live = state.live().read();
@@ -55,8 +55,8 @@ fn ranked(
         .into_iter()
         .filter_map(|s| {
             Some(RankedItem {
-                id: live.item_id(s.item)?.to_owned(),
-                score: s.score,
+                id: live.item_id(s.0)?.to_owned(),
+                score: s.1,
             })
         })
         .collect();

@@ -10,6 +10,7 @@ mod items;
 mod lists;
 mod model;
 mod ops;
+mod pipeline;
 mod recommend;
 mod restart;
 mod users;

@@ -8,6 +8,7 @@ use tephra_core::Timestamp;
 use tephra_models::registry::{fit, TrainingData};
 use tephra_models::{weighted_history, Recommender};
 use tephra_server::model_manager::ModelRecipe;
+use tephra_server::pipeline::scene::{RecallSpec, SourceKind};
 use tephra_server::Config;
 
 use crate::harness::TestServer;
@@ -53,6 +54,14 @@ fn as_events(log: &[(String, String, i64)]) -> Value {
 /// No background training, so every run in these tests is the one they ask for.
 fn manual_training(config: &mut Config) {
     config.training.enabled = false;
+    // The model's own ranking, so tests can compare it with a refit: the
+    // default feed also blends in neighbour and trending sources.
+    config.scenes.get_mut("home").unwrap().recall = vec![RecallSpec {
+        source: SourceKind::Collaborative,
+        quota: 200,
+        weight: 1.0,
+        recent: 1,
+    }];
 }
 
 async fn trained_server() -> (TestServer, Vec<(String, String, i64)>) {
@@ -91,7 +100,7 @@ fn expected_ranking(
         });
         sequences[u as usize].push((i, *t));
     }
-    let recipe = ModelRecipe::from_settings(&config.training).unwrap();
+    let recipe = ModelRecipe::from_settings(&config.training, items.len()).unwrap();
     let data = TrainingData::from_sequences(items.len(), sequences).unwrap();
     let model = fit(&recipe.spec, &data).unwrap();
     let timeline: Vec<u32> = current
@@ -137,19 +146,21 @@ async fn recommend_serves_the_models_ranking_then_the_fallback() {
         let model_ids: Vec<String> = ids
             .iter()
             .zip(&sources)
-            .filter(|(_, s)| *s == "model")
+            .filter(|(_, s)| *s == "collaborative")
             .map(|(i, _)| i.clone())
             .collect();
         assert_eq!(model_ids, expected, "{user}: {}", reply.text);
         assert_eq!(&ids[..model_ids.len()], &model_ids[..], "model items first");
         let group = if user.starts_with('a') { 'x' } else { 'y' };
         assert!(model_ids.iter().all(|i| i.starts_with(group)), "{ids:?}");
-        assert!(sources[model_ids.len()..].iter().all(|s| s != "model"));
+        assert!(sources[model_ids.len()..]
+            .iter()
+            .all(|s| s != "collaborative"));
     }
     // Unknown users get the fallback chain only.
     let reply = s.get("/v1/recommend/stranger?n=5").await;
     assert!(
-        sources(&reply).iter().all(|s| s != "model"),
+        sources(&reply).iter().all(|s| s != "collaborative"),
         "{}",
         reply.text
     );
@@ -177,7 +188,7 @@ async fn a_new_event_changes_the_next_recommendation() {
         .ids()
         .into_iter()
         .zip(sources(&after))
-        .filter(|(_, s)| s == "model")
+        .filter(|(_, s)| s == "collaborative")
         .map(|(i, _)| i)
         .collect();
     assert_eq!(model_ids, expected, "{}", after.text);
@@ -201,10 +212,10 @@ async fn similar_items_come_from_the_items_group() {
     let reply = s.get("/v1/items/x1/similar?n=20").await;
     let ids = reply.ids();
     let sources = sources(&reply);
-    assert_eq!(sources[0], "model", "{}", reply.text);
+    assert_eq!(sources[0], "item_to_item", "{}", reply.text);
     for (id, source) in ids.iter().zip(&sources) {
         assert_ne!(id, "x1");
-        if source == "model" {
+        if source == "item_to_item" {
             assert!(id.starts_with('x'), "{}", reply.text);
         }
     }
@@ -257,7 +268,7 @@ async fn background_training_starts_after_enough_events_and_on_restart() {
     let s = s.restart().await;
     wait_for_model(&s).await;
     let reply = s.get("/v1/recommend/a1?n=3").await;
-    assert_eq!(sources(&reply)[0], "model", "{}", reply.text);
+    assert_eq!(sources(&reply)[0], "collaborative", "{}", reply.text);
 }
 
 /// Polls `/v1/model` until a model is promoted (the loop checks every 2 s).
@@ -286,7 +297,7 @@ async fn the_promoted_model_is_saved_and_served_again_after_a_restart() {
     assert_eq!(model.ok()["holdout"], trained.ok()["holdout"]);
     let after = s.get("/v1/recommend/a2?n=10").await;
     assert_eq!(after.ids(), before.ids(), "{}", after.text);
-    assert_eq!(sources(&after)[0], "model");
+    assert_eq!(sources(&after)[0], "collaborative");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -301,7 +312,7 @@ async fn a_damaged_snapshot_is_not_served_and_the_next_run_replaces_it() {
     s.get("/v1/model").await.assert_error(404, "not_found");
     let reply = s.get("/v1/recommend/a2?n=5").await;
     assert!(
-        sources(&reply).iter().all(|s| s != "model"),
+        sources(&reply).iter().all(|s| s != "collaborative"),
         "{}",
         reply.text
     );

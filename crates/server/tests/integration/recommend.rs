@@ -39,7 +39,7 @@ async fn never_returns_interacted_hidden_expired_or_excluded_items() {
     for item in reply.ok()["items"].as_array().unwrap() {
         let source = item["source"].as_str().unwrap();
         assert!(
-            ["trending", "popular", "latest"].contains(&source),
+            ["trending", "popular", "latest", "content"].contains(&source),
             "{source}"
         );
         assert!(item["score"].is_number());
