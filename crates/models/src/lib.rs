@@ -26,6 +26,7 @@ pub mod rank;
 pub mod recency;
 pub mod recommender;
 pub mod registry;
+pub mod retrieval;
 pub mod rp3beta;
 pub mod seq_ease;
 pub mod similarity;
