@@ -146,6 +146,66 @@ pub enum BenchCommand {
     /// Accuracy of what /v1/recommend serves after `tephra import` + `tephra train`
     /// (standard protocol, every test user asked over HTTP).
     Accuracy(AccuracyBenchArgs),
+    /// Real-time serving at scale: /v1/recommend latency, throughput and server
+    /// CPU per request against /healthz, memory, and how fast an event shows in
+    /// the next recommendation.
+    Serve(ServeBenchArgs),
+}
+
+/// `tephra bench serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeBenchArgs {
+    /// Users in the generated log (`tephra gen`).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub users: u64,
+
+    /// Items in the generated log.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub items: u64,
+
+    /// Events in the generated log.
+    #[arg(long, default_value_t = 50_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+
+    /// Model spec for `tephra train`, served from its snapshot.
+    #[arg(long, default_value = "ials", value_name = "SPEC")]
+    pub model: String,
+
+    /// Concurrent keep-alive connections during the load.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub connections: u64,
+
+    /// Measured seconds of load per endpoint and run.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub seconds: u64,
+
+    /// Seconds of unmeasured load before each measurement.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup_seconds: u64,
+
+    /// Runs, each /v1/recommend then /healthz; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub runs: u64,
+
+    /// Users whose top item is clicked to see whether the next list drops it.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub freshness_samples: u64,
+
+    /// Worker threads of the load generator (it shares the machine with the server).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub client_threads: u64,
+
+    /// Seed of the users asked for.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// Folder for the generated log and the data directory, reused by later runs.
+    #[arg(long, default_value = ".cache", value_name = "DIR")]
+    pub cache_dir: PathBuf,
+
+    /// Import and train again even when the cached data directory holds a model.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// `tephra bench accuracy`.

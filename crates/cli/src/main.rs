@@ -92,6 +92,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match args.which {
                 BenchCommand::Ingest(args) => bench::ingest::run(&args).await,
                 BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
+                // Its own runtime, sized for a lean load generator.
+                BenchCommand::Serve(args) => {
+                    tokio::task::spawn_blocking(move || bench::serve::run(&args)).await?
+                }
             }
         }
         // CPU-bound and parallel (rayon): off the async workers.

@@ -168,7 +168,7 @@ fn write_training_events(log: &Log, train: &Sequences, path: &Path) -> anyhow::R
 
 /// `BASE/v1/recommend/{user}?n=N`, the user id percent-encoded as a path
 /// segment.
-fn recommend_url(base: &str, user: &str, n: usize) -> anyhow::Result<reqwest::Url> {
+pub(super) fn recommend_url(base: &str, user: &str, n: usize) -> anyhow::Result<reqwest::Url> {
     let mut url = reqwest::Url::parse(base).with_context(|| format!("bad base URL {base}"))?;
     url.path_segments_mut()
         .map_err(|()| anyhow::anyhow!("{base} cannot take a path"))?
@@ -179,7 +179,7 @@ fn recommend_url(base: &str, user: &str, n: usize) -> anyhow::Result<reqwest::Ur
 
 /// This binary with `--data-dir`, without the caller's `TEPHRA_*` settings (the
 /// benchmark measures the defaults).
-fn tephra(data_dir: &Path) -> Command {
+pub(super) fn tephra(data_dir: &Path) -> Command {
     let exe = std::env::current_exe().unwrap_or_else(|_| "tephra".into());
     let mut command = Command::new(exe);
     command.arg("--data-dir").arg(data_dir);
@@ -189,7 +189,7 @@ fn tephra(data_dir: &Path) -> Command {
 
 /// Runs one command to completion; its standard output, or an error with both
 /// of its outputs.
-fn run_step(name: &str, mut command: Command) -> anyhow::Result<String> {
+pub(super) fn run_step(name: &str, mut command: Command) -> anyhow::Result<String> {
     let output = command
         .stdin(Stdio::null())
         .output()

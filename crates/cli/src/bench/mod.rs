@@ -6,5 +6,7 @@ pub mod accuracy;
 mod dataset;
 pub mod ingest;
 mod load;
+mod process_stats;
+pub mod serve;
 mod server_process;
 mod stats;

@@ -27,6 +27,19 @@ impl ServerProcess {
         log: &Path,
         client: &reqwest::Client,
     ) -> anyhow::Result<Self> {
+        Self::start_with(data_dir, log, client, &[], READY_TIMEOUT).await
+    }
+
+    /// [`ServerProcess::start`] with settings as `TEPHRA_*` environment
+    /// variables (e.g. `("TEPHRA_TRAINING__ENABLED", "false")`), waiting up to
+    /// `ready_timeout`: a large data directory takes a while to load.
+    pub async fn start_with(
+        data_dir: &Path,
+        log: &Path,
+        client: &reqwest::Client,
+        settings: &[(&str, &str)],
+        ready_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the tephra executable")?;
         let port = free_port()?;
         let log_file =
@@ -43,14 +56,20 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(log_file);
         without_tephra_settings(&mut command);
+        command.envs(settings.iter().copied());
         let child = command.spawn().context("cannot start the server process")?;
         let mut server = ServerProcess {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             log: log.to_path_buf(),
         };
-        server.wait_ready(client).await?;
+        server.wait_ready(client, ready_timeout).await?;
         Ok(server)
+    }
+
+    /// The server's process id, for reading its figures from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://127.0.0.1:PORT`
@@ -58,7 +77,11 @@ impl ServerProcess {
         &self.base_url
     }
 
-    async fn wait_ready(&mut self, client: &reqwest::Client) -> anyhow::Result<()> {
+    async fn wait_ready(
+        &mut self,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let url = format!("{}/readyz", self.base_url);
         loop {
@@ -71,11 +94,8 @@ impl ServerProcess {
                     return Ok(());
                 }
             }
-            if started.elapsed() > READY_TIMEOUT {
-                bail!(
-                    "the server was not ready after {} s",
-                    READY_TIMEOUT.as_secs()
-                );
+            if started.elapsed() > timeout {
+                bail!("the server was not ready after {} s", timeout.as_secs());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

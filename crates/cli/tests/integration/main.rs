@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tephra` binary: each test runs the real executable
 //! (and real servers on free ports) on temporary data directories.
 
+mod bench_serve;
 mod commands;
 mod config;
 mod demo;
