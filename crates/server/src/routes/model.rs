@@ -4,22 +4,42 @@
 use axum::extract::State;
 use axum::Json;
 
+use serde::Serialize;
+use utoipa::ToSchema;
+
 use crate::error::{ApiError, ErrorBody};
 use crate::model_manager::{ModelInfo, TrainOutcome};
 use crate::state::AppState;
+
+/// The served model: what it is, and how it serves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServedModel {
+    /// How it was made and how it scored.
+    #[serde(flatten)]
+    pub info: ModelInfo,
+    /// How its items are retrieved: `exact` or `ivf` for factor models, absent
+    /// for models that score the whole catalogue.
+    pub retrieval: Option<String>,
+    /// Items created since training that have a folded-in vector.
+    pub folded_in_items: usize,
+}
 
 /// What the served model is, how it was trained and how it scored on its holdout.
 #[utoipa::path(
     get, path = "/v1/model", tag = "models",
     responses(
-        (status = 200, description = "The promoted model", body = ModelInfo),
+        (status = 200, description = "The promoted model", body = ServedModel),
         (status = 404, description = "No model has been trained yet", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
-pub async fn current_model(State(state): State<AppState>) -> Result<Json<ModelInfo>, ApiError> {
+pub async fn current_model(State(state): State<AppState>) -> Result<Json<ServedModel>, ApiError> {
     match state.models().current() {
-        Some(promoted) => Ok(Json(promoted.info.clone())),
+        Some(promoted) => Ok(Json(ServedModel {
+            info: promoted.info.clone(),
+            retrieval: promoted.retriever_kind().map(str::to_owned),
+            folded_in_items: promoted.folded_in_items(),
+        })),
         None => Err(ApiError::NotFound {
             field: None,
             message: "no model has been trained yet; POST /v1/admin/train trains one".to_owned(),

@@ -287,4 +287,6 @@ async fn a_new_item_gets_a_collaborative_vector_from_its_first_readers() {
         "{}",
         model.text
     );
+    assert_eq!(model.ok()["retrieval"], "exact", "{}", model.text);
+    assert_eq!(model.ok()["folded_in_items"], 1, "{}", model.text);
 }
