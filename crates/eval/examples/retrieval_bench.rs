@@ -103,9 +103,7 @@ fn movielens(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
             let mut seen: Vec<u32> = history.iter().map(|&(i, _)| i).collect();
             seen.sort_unstable();
             scores.fill(f32::NEG_INFINITY);
-            for (item, score) in
-                retriever.search(&query, k, &|i| seen.binary_search(&i).is_err())
-            {
+            for (item, score) in retriever.search(&query, k, &|i| seen.binary_search(&i).is_err()) {
                 scores[item as usize] = score;
             }
         })
@@ -128,7 +126,11 @@ fn movielens(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
         };
         let ivf = IvfIndex::build(&vectors, dim, &config);
         let m = through(&ivf)?;
-        print_metrics(&format!("ivf lists={lists} probes={probes}"), &m, Some(&exact));
+        print_metrics(
+            &format!("ivf lists={lists} probes={probes}"),
+            &m,
+            Some(&exact),
+        );
     }
     Ok(())
 }
@@ -150,10 +152,16 @@ fn print_metrics(name: &str, m: &Metrics, baseline: Option<&Metrics>) {
     );
 }
 
+/// The large model's item vectors (row-major), their dimension, and the
+/// query vectors.
+struct LargeModel {
+    items: Vec<f32>,
+    dim: usize,
+    queries: Vec<Vec<f32>>,
+}
+
 /// Item and sampled user factors of the large model.
-fn large_factors(
-    options: &Options,
-) -> Result<(Vec<f32>, usize, Vec<Vec<f32>>), Box<dyn std::error::Error>> {
+fn large_factors(options: &Options) -> Result<LargeModel, Box<dyn std::error::Error>> {
     let started = Instant::now();
     let model = if let Some(path) = &options.snapshot {
         let (trained, _) = tephra_models::snapshot::load(path)?;
@@ -204,7 +212,11 @@ fn large_factors(
             queries.push(v.to_vec());
         }
     }
-    Ok((items.to_row_major(), items.dim(), queries))
+    Ok(LargeModel {
+        items: items.to_row_major(),
+        dim: items.dim(),
+        queries,
+    })
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -215,7 +227,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn large(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
-    let (vectors, dim, queries) = large_factors(options)?;
+    let LargeModel {
+        items: vectors,
+        dim,
+        queries,
+    } = large_factors(options)?;
     let n = vectors.len() / dim.max(1);
     println!("large model: items={n} dim={dim} queries={}", queries.len());
 
@@ -268,7 +284,10 @@ fn large(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             let started = Instant::now();
             let got = ivf.search(q, 10, &|_| true);
             times.push(started.elapsed().as_secs_f64() * 1e6);
-            hits10 += got.iter().filter(|g| truth[..10.min(truth.len())].contains(g)).count();
+            hits10 += got
+                .iter()
+                .filter(|g| truth[..10.min(truth.len())].contains(g))
+                .count();
         }
         for (q, truth) in queries.iter().zip(&truth) {
             let got = ivf.search(q, 100, &|_| true);
