@@ -121,7 +121,7 @@ pub fn build(vectors: &[f32], dim: usize, config: &RetrievalConfig) -> Arc<dyn R
     if let Err(message) = config.validate() {
         panic!("invalid retrieval configuration: {message}");
     }
-    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
     if n < config.exact_below {
         Arc::new(ExactIndex::new(vectors, dim))
     } else {

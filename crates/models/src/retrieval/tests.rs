@@ -150,25 +150,6 @@ fn ivf_recall_at_10_is_high_on_clustered_vectors() {
         hits += got.iter().filter(|g| truth.contains(g)).count();
     }
     let recall = hits as f64 / (10 * qs.len()) as f64;
-    if std::env::var_os("RETRIEVAL_PROBE_SWEEP").is_some() {
-        for probes in [4, 8, 12, 16, 24, 32] {
-            let ivf = ivf.clone().with_probes(probes);
-            let mut hits = 0;
-            for query in &qs {
-                let truth = exact.search(query, 10, &|_| true);
-                hits += ivf
-                    .search(query, 10, &|_| true)
-                    .iter()
-                    .filter(|g| truth.contains(g))
-                    .count();
-            }
-            eprintln!(
-                "lists {} probes {probes} recall {}",
-                ivf.lists(),
-                hits as f64 / (10 * qs.len()) as f64
-            );
-        }
-    }
     assert!(recall >= 0.95, "recall@10 {recall}");
 }
 
@@ -184,7 +165,7 @@ fn ivf_never_returns_rejected_items_and_probes_further_when_needed() {
     };
     let ivf = IvfIndex::build(&vectors, dim, &config);
     for query in &queries(&vectors, dim, 30, 5) {
-        let allow = |i: u32| i % 4 != 0;
+        let allow = |i: u32| !i.is_multiple_of(4);
         for &(i, _) in &ivf.search(query, 50, &allow) {
             assert!(allow(i), "rejected item {i} returned");
         }
