@@ -183,6 +183,12 @@ pub struct ServeBenchArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub warmup_seconds: u64,
 
+    /// Requests per second of the fixed-rate measurement, whose latency is
+    /// what the latency targets judge (a saturated closed loop only measures
+    /// its own queue: latency = connections / throughput).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub rate: u64,
+
     /// Runs, each /v1/recommend then /healthz; medians are reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub runs: u64,

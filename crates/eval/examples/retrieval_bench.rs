@@ -20,7 +20,7 @@
 //! Options: `--ml100k PATH`, `--skip-ml100k`, `--log PATH`, `--snapshot PATH`,
 //! `--iterations N` (iALS on a log, default 10), `--queries N` (2000),
 //! `--lists N` (0 = automatic), `--probes A,B,C` (default: around the automatic
-//! setting).
+//! setting), `--radius-weights A,B` (cell ranking `q·c + w·‖q‖·r_c`; default 0,0.5,1).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -38,6 +38,7 @@ struct Options {
     queries: usize,
     lists: usize,
     probes: Vec<usize>,
+    radius_weights: Vec<f32>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         queries: 2000,
         lists: 0,
         probes: Vec::new(),
+        radius_weights: vec![0.0, 0.5, 1.0],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -63,6 +65,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--iterations" => options.iterations = value()?.parse()?,
             "--queries" => options.queries = value()?.parse()?,
             "--lists" => options.lists = value()?.parse()?,
+            "--radius-weights" => {
+                options.radius_weights = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             "--probes" => {
                 options.probes = value()?
                     .split(',')
@@ -276,8 +284,12 @@ fn large(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         options.probes.clone()
     };
     let mut ivf = ivf;
-    for p in probes {
-        ivf = ivf.with_probes(p);
+    for (w, p) in options
+        .radius_weights
+        .iter()
+        .flat_map(|&w| probes.iter().map(move |&p| (w, p)))
+    {
+        ivf = ivf.with_probes(p).with_radius_weight(w);
         let mut times = Vec::with_capacity(queries.len());
         let (mut hits10, mut hits100) = (0usize, 0usize);
         for (q, truth) in queries.iter().zip(&truth) {
@@ -296,7 +308,7 @@ fn large(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         times.sort_by(f64::total_cmp);
         let m = queries.len().max(1) as f64;
         println!(
-            "  probes={p:5} (~{:.0} vectors scanned) recall@10={:.4} recall@100={:.4} µs/query mean={:.1} p99={:.1}",
+            "  radius_weight={w:.2} probes={p:5} (~{:.0} vectors scanned) recall@10={:.4} recall@100={:.4} µs/query mean={:.1} p99={:.1}",
             p as f64 * n as f64 / ivf.lists() as f64,
             hits10 as f64 / (10.0 * m),
             hits100 as f64 / (100.0 * m),

@@ -554,16 +554,36 @@ impl LiveState {
         }
     }
 
-    /// The cached head of `list`, recomputed when stale.
+    /// Recomputes every cached head of a large catalogue (the server does it
+    /// in the background every [`HEAD_TTL`], off the request path).
+    pub fn refresh_heads(&self, now: Timestamp) {
+        if self.catalogue.len() < HEAD_SCAN_BELOW {
+            return;
+        }
+        for list in [HeadList::Popular, HeadList::Trending, HeadList::Latest] {
+            self.compute_head(list, now);
+        }
+    }
+
+    /// The cached head of `list`. A head of `latest` older than the last
+    /// catalogue change is recomputed at once (a new item must be listed);
+    /// the others are refreshed by [`LiveState::refresh_heads`], and only
+    /// recomputed here when missing or much older than [`HEAD_TTL`] (no
+    /// refresher running).
     fn head(&self, list: HeadList, now: Timestamp) -> Arc<[u32]> {
         let slot = list as usize;
         let fresh = |h: &Head| {
-            h.computed.elapsed() < HEAD_TTL
+            h.computed.elapsed() < 4 * HEAD_TTL
                 && (list != HeadList::Latest || h.version == self.catalogue_version)
         };
         if let Some(head) = self.heads.lock()[slot].as_ref().filter(|h| fresh(h)) {
             return head.items.clone();
         }
+        self.compute_head(list, now)
+    }
+
+    fn compute_head(&self, list: HeadList, now: Timestamp) -> Arc<[u32]> {
+        let slot = list as usize;
         let listed = |i: u32| {
             self.catalogue
                 .get(i as usize)

@@ -256,14 +256,19 @@ impl Promoted {
         }
     }
 
-    /// The history as the model scores it: items it knows, recency-weighted.
+    /// The history as the model scores it: items it knows, recency-weighted,
+    /// the latest [`scored_history_len`] of them (older ones weigh nothing
+    /// that could change a ranking, and would make a heavy user's every
+    /// request cost in proportion to a long past).
     fn weighted(&self, history: &[(u32, i64)]) -> Vec<(u32, f32)> {
         let n_items = self.model.n_items();
-        let items: Vec<u32> = history
+        let mut items: Vec<u32> = history
             .iter()
             .map(|&(item, _)| item)
             .filter(|&item| (item as usize) < n_items)
             .collect();
+        let keep = scored_history_len(self.info.recipe.weighting);
+        items.drain(..items.len().saturating_sub(keep));
         tephra_models::weighted_history(items, self.info.recipe.weighting)
     }
 
@@ -326,38 +331,57 @@ impl Promoted {
         out
     }
 
-    /// The model's neighbours of `item` that `allow` accepts, best first.
-    /// Small catalogues rank every item by the model's own similarity; large
-    /// ones ask the retrieval index for the items whose vectors score highest
-    /// against the item's vector.
+    /// The model's neighbours of the weighted `seeds` that `allow` accepts,
+    /// best first, with the seeds' weighted sums of similarity as scores.
+    ///
+    /// Small catalogues rank every item by the model's own similarity to each
+    /// seed. Large ones (an approximate index) make one search with the
+    /// weighted sum of the seeds' vectors: its inner product with an item is
+    /// exactly the weighted sum of the seeds' inner products with it, for the
+    /// price of one search instead of one per seed.
     pub(crate) fn recall_neighbours(
         &self,
-        item: u32,
+        seeds: &[(u32, f32)],
         quota: usize,
         allow: &dyn Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         if let (Some(ials), Some(vectors)) = (self.ials(), &self.vectors) {
             if vectors.retriever.kind() != "exact" {
                 let fresh = vectors.fresh.read();
-                let Some(v) = ials
-                    .item_vector(item)
-                    .map(<[f32]>::to_vec)
-                    .or_else(|| fresh.get(&item).cloned())
-                else {
+                let mut query = vec![0f32; vectors.retriever.dim()];
+                for &(seed, weight) in seeds {
+                    let v = ials.item_vector(seed).or_else(|| fresh.get(&seed).map(Vec::as_slice));
+                    if let Some(v) = v {
+                        for (q, x) in query.iter_mut().zip(v) {
+                            *q += weight * x;
+                        }
+                    }
+                }
+                if query.iter().all(|&x| x == 0.0) {
                     return Vec::new();
-                };
+                }
+                let is_seed = |i: u32| seeds.iter().any(|&(s, _)| s == i);
                 return vectors
                     .retriever
-                    .search(&v, quota, &|i| i != item && allow(i));
+                    .search(&query, quota, &|i| !is_seed(i) && allow(i));
             }
         }
-        if item as usize >= self.model.n_items() {
-            return Vec::new();
+        let mut sums: HashMap<u32, f32> = HashMap::new();
+        for &(seed, weight) in seeds {
+            if seed as usize >= self.model.n_items() {
+                continue;
+            }
+            let neighbours = self
+                .model
+                .similar_items(seed, quota.saturating_mul(2).saturating_add(16));
+            for (item, score) in neighbours {
+                if score.is_finite() && score > 0.0 && allow(item) {
+                    *sums.entry(item).or_default() += weight * score;
+                }
+            }
         }
-        let mut out = self
-            .model
-            .similar_items(item, quota.saturating_mul(2).saturating_add(16));
-        out.retain(|&(i, s)| s.is_finite() && s > 0.0 && allow(i));
+        let mut out: Vec<(u32, f32)> = sums.into_iter().collect();
+        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         out.truncate(quota);
         out
     }
@@ -397,6 +421,21 @@ impl Promoted {
         }
     }
 }
+
+/// How many of a user's latest events serving scores: with recency weighting,
+/// twelve half-lives (older events weigh less than 1/4096 of the latest);
+/// without, [`MAX_SCORED_HISTORY`].
+pub fn scored_history_len(weighting: HistoryWeighting) -> usize {
+    match weighting {
+        HistoryWeighting::Recency { half_life } => {
+            ((12.0 * half_life).ceil() as usize).clamp(1, MAX_SCORED_HISTORY)
+        }
+        HistoryWeighting::Plain => MAX_SCORED_HISTORY,
+    }
+}
+
+/// Most events of a history serving scores.
+pub const MAX_SCORED_HISTORY: usize = 500;
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -698,6 +737,19 @@ mod tests {
         let mut small: Vec<Vec<u32>> = vec![vec![1], vec![], vec![2]];
         sample_test_users(&mut small, 10);
         assert_eq!(small, vec![vec![1], vec![], vec![2]]);
+    }
+
+    #[test]
+    fn scored_histories_stop_where_weights_vanish() {
+        assert_eq!(
+            scored_history_len(HistoryWeighting::Recency { half_life: 7.0 }),
+            84
+        );
+        assert_eq!(scored_history_len(HistoryWeighting::Plain), MAX_SCORED_HISTORY);
+        assert_eq!(
+            scored_history_len(HistoryWeighting::Recency { half_life: 1e9 }),
+            MAX_SCORED_HISTORY
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub async fn serve(
         .training
         .enabled
         .then(|| tokio::spawn(retrain_loop(state.clone(), stopped)));
+    let refresher = tokio::spawn(refresh_heads_loop(state.clone(), stop_training.subscribe()));
     let shutdown_state = state.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -53,6 +54,7 @@ pub async fn serve(
     if let Some(training) = training {
         let _ = training.await;
     }
+    let _ = refresher.await;
     let _ = all_dropped.recv().await;
     state.writes_finished().await;
     tracing::info!("server stopped");
@@ -87,6 +89,30 @@ async fn retrain_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         last_run = Instant::now();
         if let Err(err) = state.train_now().await {
             tracing::warn!(error = %err, "background training did not produce a model");
+        }
+    }
+}
+
+/// Recomputes the cached heads of the trending, popular and latest lists
+/// every [`crate::live::HEAD_TTL`] on a blocking thread, so that no request
+/// pays for a scan of a large catalogue (requests use the cached heads; see
+/// `LiveState::head_top`). Returns when `stop` turns true.
+async fn refresh_heads_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(crate::live::HEAD_TTL) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let state = state.clone();
+        let refreshed = tokio::task::spawn_blocking(move || {
+            state.live().read().refresh_heads(tephra_core::Timestamp::now());
+        })
+        .await;
+        if let Err(error) = refreshed {
+            tracing::warn!(%error, "refreshing the cached lists failed");
         }
     }
 }

@@ -218,12 +218,9 @@ fn recall(
         SourceKind::Collaborative => model.map_or_else(Vec::new, |m| {
             m.recall_user(request.history, quota, allow, request.candidates)
         }),
-        SourceKind::ItemToItem => match model {
-            Some(m) => accumulate(seeds(request, spec.recent), quota, |seed| {
-                m.recall_neighbours(seed, quota, allow)
-            }),
-            None => Vec::new(),
-        },
+        SourceKind::ItemToItem => model.map_or_else(Vec::new, |m| {
+            m.recall_neighbours(&seeds(request, spec.recent), quota, allow)
+        }),
         SourceKind::Content => accumulate(seeds(request, spec.recent), quota, |seed| {
             let mut similar = live
                 .content()
