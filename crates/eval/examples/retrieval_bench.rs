@@ -126,7 +126,9 @@ fn movielens(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let exact = through(&ExactIndex::new(&vectors, dim))?;
     print_metrics("dense scores (harness)", &dense, None);
     print_metrics("exact retrieval", &exact, None);
-    for (lists, probes) in [(16, 1), (16, 2), (16, 4), (16, 8)] {
+    // The automatic shape (about 4·√n lists, probes 1% of them, at least 16)
+    // and the same lists with fewer probes, to show what the approximation costs.
+    for (lists, probes) in [(0, 8), (0, 0), (0, 32), (0, 48), (0, 64), (16, 8)] {
         let config = RetrievalConfig {
             lists,
             probes,
@@ -135,7 +137,7 @@ fn movielens(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
         let ivf = IvfIndex::build(&vectors, dim, &config);
         let m = through(&ivf)?;
         print_metrics(
-            &format!("ivf lists={lists} probes={probes}"),
+            &format!("ivf lists={} probes={}", ivf.lists(), ivf.probes()),
             &m,
             Some(&exact),
         );

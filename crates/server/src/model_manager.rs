@@ -350,7 +350,9 @@ impl Promoted {
                 let fresh = vectors.fresh.read();
                 let mut query = vec![0f32; vectors.retriever.dim()];
                 for &(seed, weight) in seeds {
-                    let v = ials.item_vector(seed).or_else(|| fresh.get(&seed).map(Vec::as_slice));
+                    let v = ials
+                        .item_vector(seed)
+                        .or_else(|| fresh.get(&seed).map(Vec::as_slice));
                     if let Some(v) = v {
                         for (q, x) in query.iter_mut().zip(v) {
                             *q += weight * x;
@@ -683,17 +685,14 @@ fn sample_test_users(test: &mut [Vec<u32>], max_users: usize) {
     if users <= max_users {
         return;
     }
-    let mut seen = 0usize;
     let mut kept = 0usize;
-    for items in test.iter_mut().filter(|t| !t.is_empty()) {
+    for (seen, items) in test.iter_mut().filter(|t| !t.is_empty()).enumerate() {
         // Keep user number `seen` when it crosses the next multiple of the stride.
-        let keep = kept < max_users && seen * max_users >= kept * users;
-        if keep {
+        if kept < max_users && seen * max_users >= kept * users {
             kept += 1;
         } else {
             items.clear();
         }
-        seen += 1;
     }
 }
 
@@ -745,7 +744,10 @@ mod tests {
             scored_history_len(HistoryWeighting::Recency { half_life: 7.0 }),
             84
         );
-        assert_eq!(scored_history_len(HistoryWeighting::Plain), MAX_SCORED_HISTORY);
+        assert_eq!(
+            scored_history_len(HistoryWeighting::Plain),
+            MAX_SCORED_HISTORY
+        );
         assert_eq!(
             scored_history_len(HistoryWeighting::Recency { half_life: 1e9 }),
             MAX_SCORED_HISTORY

@@ -108,7 +108,10 @@ async fn refresh_heads_loop(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let state = state.clone();
         let refreshed = tokio::task::spawn_blocking(move || {
-            state.live().read().refresh_heads(tephra_core::Timestamp::now());
+            state
+                .live()
+                .read()
+                .refresh_heads(tephra_core::Timestamp::now());
         })
         .await;
         if let Err(error) = refreshed {

@@ -585,15 +585,8 @@ async fn list(
         .unwrap_or_default()))
 }
 
-fn print_table(
-    args: &ServeBenchArgs,
-    runs: &[Run],
-    rss: Option<u64>,
-    fresh: &Freshness,
-) {
-    let med = |f: &dyn Fn(&Run) -> f64| {
-        median(&runs.iter().map(f).collect::<Vec<_>>())
-    };
+fn print_table(args: &ServeBenchArgs, runs: &[Run], rss: Option<u64>, fresh: &Freshness) {
+    let med = |f: &dyn Fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
     let all = |f: &dyn Fn(&Run) -> f64, digits: usize| {
         runs.iter()
             .map(|r| format!("{:.digits$}", f(r)))
@@ -622,7 +615,10 @@ fn print_table(
     let rate = med(&|r| r.0.requests_per_sec());
     let cpu = med(&|r| r.0.cpu_ms_per_request(r.0.server_cpu));
     let client_cpu = med(&|r| r.0.cpu_ms_per_request(r.0.client_cpu));
-    let errors: u64 = runs.iter().map(|r| r.0.errors + r.1.errors + r.2.errors).sum();
+    let errors: u64 = runs
+        .iter()
+        .map(|r| r.0.errors + r.1.errors + r.2.errors)
+        .sum();
     let hz_rate = med(&|r| r.1.requests_per_sec());
     let hz_p50 = med(&|r| r.1.ms(50.0));
     let hz_p99 = med(&|r| r.1.ms(99.0));

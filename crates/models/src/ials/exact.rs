@@ -60,8 +60,7 @@ pub(crate) fn solve_exact<'v>(
     entries: impl Iterator<Item = (&'v [f32], f32)>,
 ) -> Vec<f32> {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
         return unsafe { solve_exact_avx2(gram, dim, alpha0, lambda, entries) };
     }

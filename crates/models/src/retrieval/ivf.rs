@@ -149,7 +149,8 @@ impl IvfIndex {
         }
         let radii = (0..lists)
             .map(|c| {
-                let centroid: Vec<f32> = unpad(&centroids[c * lanes..(c + 1) * lanes], dim).collect();
+                let centroid: Vec<f32> =
+                    unpad(&centroids[c * lanes..(c + 1) * lanes], dim).collect();
                 ids[offsets[c]..offsets[c + 1]]
                     .iter()
                     .map(|&i| {
