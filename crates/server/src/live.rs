@@ -718,28 +718,12 @@ impl LiveState {
 
 #[cfg(test)]
 mod tests {
+    use super::fixture::Fixture;
     use super::*;
     use crate::pipeline::Source;
     use proptest::prelude::*;
 
     const HOUR: i64 = 3_600_000;
-
-    /// The item of a list entry, whichever list produced it.
-    trait ItemOf {
-        fn item_of(&self) -> u32;
-    }
-
-    impl ItemOf for (u32, f64) {
-        fn item_of(&self) -> u32 {
-            self.0
-        }
-    }
-
-    impl ItemOf for crate::pipeline::Ranked {
-        fn item_of(&self) -> u32 {
-            self.item
-        }
-    }
 
     fn at_hours(h: i64) -> Timestamp {
         Timestamp(h * HOUR)
@@ -756,70 +740,7 @@ mod tests {
         }
     }
 
-    /// A live state fed the way the server feeds it, with indices assigned the way
-    /// the store assigns them (next free index on first sight).
-    struct Fixture {
-        live: LiveState,
-        items: IdMap,
-        users: IdMap,
-        next_seq: Seq,
-    }
-
     impl Fixture {
-        fn new(half_life_hours: f64) -> Self {
-            Self {
-                live: LiveState::new(EventTypes::default(), half_life_hours),
-                items: IdMap::new(),
-                users: IdMap::new(),
-                next_seq: 0,
-            }
-        }
-
-        fn upsert(&mut self, item: Item) -> u32 {
-            let index = self.items.get_or_insert(&item.id).0;
-            self.live.upsert_item(index, &item);
-            index
-        }
-
-        fn delete(&mut self, id: &str) {
-            let index = self.items.get(id).expect("deleting a known item");
-            self.live.delete_item(index);
-        }
-
-        fn event(&mut self, user: &str, item: &str, event_type: &str, at: Timestamp) -> Seq {
-            let stored = StoredEvent {
-                seq: self.next_seq,
-                user: self.users.get_or_insert(user).0,
-                item: self.items.get_or_insert(item).0,
-                event_type: event_type.into(),
-                value: 1.0,
-                timestamp: at,
-                request_id: None,
-                scene: None,
-            };
-            self.next_seq += 1;
-            self.live.apply_event(user, item, &stored);
-            stored.seq
-        }
-
-        fn index(&self, id: &str) -> u32 {
-            self.items.get(id).expect("a known item")
-        }
-
-        fn user(&self, id: &str) -> Option<u32> {
-            self.live.user_index(id)
-        }
-
-        fn ids<T: ItemOf>(&self, list: &[T]) -> Vec<&str> {
-            list.iter()
-                .map(|s| {
-                    self.live
-                        .item_id(s.item_of())
-                        .expect("listed items have ids")
-                })
-                .collect()
-        }
-
         /// The home scene's pipeline without a model, as `/v1/recommend` runs it.
         fn recommend(
             &self,
@@ -1331,6 +1252,104 @@ mod tests {
                 .filter(|&i| listable(i) && events.iter().any(|e| e.1 == i && matches!(TYPES[e.2], "click" | "like")))
                 .count();
             prop_assert_eq!(popular.len(), with_positives);
+        }
+    }
+}
+
+/// A live state fed the way the server feeds it, shared by the tests of this
+/// module and of the pipeline.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use tephra_core::{EventTypes, IdMap, Item, Timestamp};
+    use tephra_store::{Seq, StoredEvent};
+
+    use super::LiveState;
+
+    /// The item of a list entry, whichever list produced it.
+    pub(crate) trait ItemOf {
+        fn item_of(&self) -> u32;
+    }
+
+    impl ItemOf for (u32, f64) {
+        fn item_of(&self) -> u32 {
+            self.0
+        }
+    }
+
+    impl ItemOf for crate::pipeline::Ranked {
+        fn item_of(&self) -> u32 {
+            self.item
+        }
+    }
+
+    /// A live state fed the way the server feeds it, with indices assigned the way
+    /// the store assigns them (next free index on first sight).
+    pub(crate) struct Fixture {
+        pub(crate) live: LiveState,
+        pub(crate) items: IdMap,
+        pub(crate) users: IdMap,
+        next_seq: Seq,
+    }
+
+    impl Fixture {
+        pub(crate) fn new(half_life_hours: f64) -> Self {
+            Self {
+                live: LiveState::new(EventTypes::default(), half_life_hours),
+                items: IdMap::new(),
+                users: IdMap::new(),
+                next_seq: 0,
+            }
+        }
+
+        pub(crate) fn upsert(&mut self, item: Item) -> u32 {
+            let index = self.items.get_or_insert(&item.id).0;
+            self.live.upsert_item(index, &item);
+            index
+        }
+
+        pub(crate) fn delete(&mut self, id: &str) {
+            let index = self.items.get(id).expect("deleting a known item");
+            self.live.delete_item(index);
+        }
+
+        pub(crate) fn event(
+            &mut self,
+            user: &str,
+            item: &str,
+            event_type: &str,
+            at: Timestamp,
+        ) -> Seq {
+            let stored = StoredEvent {
+                seq: self.next_seq,
+                user: self.users.get_or_insert(user).0,
+                item: self.items.get_or_insert(item).0,
+                event_type: event_type.into(),
+                value: 1.0,
+                timestamp: at,
+                request_id: None,
+                scene: None,
+            };
+            self.next_seq += 1;
+            self.live.apply_event(user, item, &stored);
+            stored.seq
+        }
+
+        pub(crate) fn index(&self, id: &str) -> u32 {
+            self.items.get(id).expect("a known item")
+        }
+
+        pub(crate) fn user(&self, id: &str) -> Option<u32> {
+            self.live.user_index(id)
+        }
+
+        pub(crate) fn ids<T: ItemOf>(&self, list: &[T]) -> Vec<&str> {
+            list.iter()
+                .map(|s| {
+                    self.live
+                        .item_id(s.item_of())
+                        .expect("listed items have ids")
+                })
+                .collect()
         }
     }
 }

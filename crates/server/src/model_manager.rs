@@ -368,24 +368,16 @@ impl Promoted {
                     .search(&query, quota, &|i| !is_seed(i) && allow(i));
             }
         }
-        let mut sums: HashMap<u32, f32> = HashMap::new();
-        for &(seed, weight) in seeds {
+        crate::pipeline::accumulate(seeds, quota, |seed| {
             if seed as usize >= self.model.n_items() {
-                continue;
+                return Vec::new();
             }
-            let neighbours = self
+            let mut neighbours = self
                 .model
                 .similar_items(seed, quota.saturating_mul(2).saturating_add(16));
-            for (item, score) in neighbours {
-                if score.is_finite() && score > 0.0 && allow(item) {
-                    *sums.entry(item).or_default() += weight * score;
-                }
-            }
-        }
-        let mut out: Vec<(u32, f32)> = sums.into_iter().collect();
-        out.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        out.truncate(quota);
-        out
+            neighbours.retain(|&(item, score)| score.is_finite() && score > 0.0 && allow(item));
+            neighbours
+        })
     }
 
     /// Whether events on `item` feed [`Promoted::observe_new_item`]: a factor

@@ -280,6 +280,7 @@ impl Retriever for IvfIndex {
         self.rows.capacity() * std::mem::size_of::<Lane>()
             + self.centroids.capacity() * std::mem::size_of::<Lane>()
             + self.ids.capacity() * 4
+            + self.radii.capacity() * 4
             + self.offsets.capacity() * std::mem::size_of::<usize>()
     }
 }

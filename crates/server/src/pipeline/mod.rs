@@ -221,7 +221,7 @@ fn recall(
         SourceKind::ItemToItem => model.map_or_else(Vec::new, |m| {
             m.recall_neighbours(&seeds(request, spec.recent), quota, allow)
         }),
-        SourceKind::Content => accumulate(seeds(request, spec.recent), quota, |seed| {
+        SourceKind::Content => accumulate(&seeds(request, spec.recent), quota, |seed| {
             let mut similar = live
                 .content()
                 .similar(seed, quota.saturating_mul(2).saturating_add(16));
@@ -269,13 +269,13 @@ fn seeds(request: &Request<'_>, recent: usize) -> Vec<(u32, f32)> {
 }
 
 /// Sums each seed's weighted neighbour scores; the `quota` best, best first.
-fn accumulate(
-    seeds: Vec<(u32, f32)>,
+pub(crate) fn accumulate(
+    seeds: &[(u32, f32)],
     quota: usize,
     mut neighbours: impl FnMut(u32) -> Vec<(u32, f32)>,
 ) -> Vec<(u32, f32)> {
     let mut sums: HashMap<u32, f32> = HashMap::new();
-    for (seed, weight) in seeds {
+    for &(seed, weight) in seeds {
         for (item, score) in neighbours(seed) {
             *sums.entry(item).or_default() += weight * score;
         }

@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use tephra_core::{EventTypes, IdMap, Item, Timestamp};
-use tephra_store::{Seq, StoredEvent};
+use tephra_core::{Item, Timestamp};
 
 use super::scene::{Pinned, RecallSpec, RerankSettings, Scene, SourceKind};
 use super::*;
+use crate::live::fixture::Fixture;
 
 const HOUR: i64 = 3_600_000;
 
@@ -15,54 +15,7 @@ fn at_hours(h: i64) -> Timestamp {
     Timestamp(h * HOUR)
 }
 
-struct Fixture {
-    live: LiveState,
-    items: IdMap,
-    users: IdMap,
-    next_seq: Seq,
-}
-
 impl Fixture {
-    fn new() -> Self {
-        Self {
-            live: LiveState::new(EventTypes::default(), 24.0),
-            items: IdMap::new(),
-            users: IdMap::new(),
-            next_seq: 0,
-        }
-    }
-
-    fn upsert(&mut self, item: Item) -> u32 {
-        let index = self.items.get_or_insert(&item.id).0;
-        self.live.upsert_item(index, &item);
-        index
-    }
-
-    fn event(&mut self, user: &str, item: &str, event_type: &str, at: Timestamp) {
-        let stored = StoredEvent {
-            seq: self.next_seq,
-            user: self.users.get_or_insert(user).0,
-            item: self.items.get_or_insert(item).0,
-            event_type: event_type.into(),
-            value: 1.0,
-            timestamp: at,
-            request_id: None,
-            scene: None,
-        };
-        self.next_seq += 1;
-        self.live.apply_event(user, item, &stored);
-    }
-
-    fn index(&self, id: &str) -> u32 {
-        self.items.get(id).expect("a known item")
-    }
-
-    fn ids(&self, list: &[Ranked]) -> Vec<String> {
-        list.iter()
-            .map(|r| self.live.item_id(r.item).unwrap().to_owned())
-            .collect()
-    }
-
     fn run(&self, scene: &Scene, request: &Request<'_>) -> Vec<Ranked> {
         run(
             &self.live,
@@ -99,7 +52,7 @@ fn item(id: &str, title: &str, categories: &[&str]) -> Item {
 
 #[test]
 fn candidates_rank_in_the_callers_order_and_pins_take_their_positions() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::new(24.0);
     for i in 0..6 {
         f.upsert(item(&format!("i{i}"), "", &[]));
     }
@@ -128,7 +81,7 @@ fn candidates_rank_in_the_callers_order_and_pins_take_their_positions() {
 
 #[test]
 fn category_caps_and_mmr_diversify_and_near_duplicates_go() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::new(24.0);
     let now = at_hours(10);
     let specs = [
         ("a1", "alpha one", "x"),
@@ -163,21 +116,15 @@ fn category_caps_and_mmr_diversify_and_near_duplicates_go() {
     scene.rerank.mmr_lambda = 1.0;
     f.upsert(item("b2", "alpha one", &["x"]));
     let out = f.ids(&f.run(&scene, &request(5, now)));
-    assert!(
-        !out.contains(&"b2".to_owned()) || !out.contains(&"a1".to_owned()),
-        "{out:?}"
-    );
+    assert!(!out.contains(&"b2") || !out.contains(&"a1"), "{out:?}");
     scene.rerank.near_duplicate_threshold = 0.0;
     let out = f.ids(&f.run(&scene, &request(5, now)));
-    assert!(
-        out.contains(&"b2".to_owned()) && out.contains(&"a1".to_owned()),
-        "{out:?}"
-    );
+    assert!(out.contains(&"b2") && out.contains(&"a1"), "{out:?}");
 }
 
 #[test]
 fn exploration_takes_its_share_of_slots_from_fresh_items() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::new(24.0);
     // Long after the old items' events: they are popular but no longer trending.
     let now = at_hours(30_000);
     for i in 0..20 {
@@ -218,7 +165,7 @@ fn exploration_takes_its_share_of_slots_from_fresh_items() {
 
 #[test]
 fn neighbour_sources_start_from_the_latest_items() {
-    let mut f = Fixture::new();
+    let mut f = Fixture::new(24.0);
     f.upsert(item("ev", "electric car battery", &[]));
     f.upsert(item("ev2", "battery electric car range", &[]));
     f.upsert(item("chip", "chip fab 2nm", &[]));
@@ -300,7 +247,7 @@ proptest! {
         candidates in proptest::collection::vec(0u8..14, 0..6),
     ) {
         let now = at_hours(50);
-        let mut f = Fixture::new();
+        let mut f = Fixture::new(24.0);
         let mut forbidden_items = HashSet::new();
         for (i, &flag) in flags.iter().enumerate() {
             let id = format!("item-{i}");
