@@ -226,6 +226,8 @@ fn api_event(maps: &IdMaps, e: &StoredEvent) -> anyhow::Result<Event> {
         timestamp: e.timestamp,
         request_id: e.request_id.clone(),
         scene: e.scene.clone(),
+        position: e.position,
+        attribution: e.attribution.clone(),
     })
 }
 

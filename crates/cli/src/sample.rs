@@ -403,6 +403,8 @@ fn events(
                     }
                     .to_string(),
                 ),
+                position: None,
+                attribution: None,
             }
         })
         .collect();

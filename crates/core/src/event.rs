@@ -34,7 +34,44 @@ pub struct Event {
     /// The placement (scene) where the item was shown, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scene: Option<String>,
+    /// Where the item was shown in that response, 0 for the first place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    /// What produced the item: set by the server from `request_id` when the
+    /// event arrives through the API (a value sent there is replaced), kept by
+    /// `tephra export` and `tephra import` so that analytics survive a reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
+
+/// What produced a recommended item: filled in by the server at ingestion from
+/// the response named by the event's `request_id`, so that analytics can split
+/// clicks by recall source and experiment variant, and so that the join survives
+/// a restart (it is stored with the event).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Attribution {
+    /// The recall source that ranked the item highest (`collaborative`,
+    /// `popular`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The experiment the response was part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+    /// The experiment variant the user was assigned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl Attribution {
+    /// True when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none() && self.experiment.is_none() && self.variant.is_none()
+    }
+}
+
+/// Largest accepted `position`: no response is deeper than this.
+pub const MAX_POSITION: u32 = 100_000;
 
 /// How far ahead of this server's clock an event's time may lie: clients'
 /// clocks drift, but an event dated days ahead would dominate time-decayed
@@ -79,6 +116,13 @@ impl Event {
         }
         if let Some(s) = &self.scene {
             validate_id("scene", s)?;
+        }
+        if self.position.is_some_and(|p| p > MAX_POSITION) {
+            return Err(ValidationError::field(
+                "invalid_value",
+                "position",
+                format!("position must be between 0 and {MAX_POSITION} (0 is the first place)"),
+            ));
         }
         types.classify(&self.event_type).ok_or_else(|| {
             ValidationError::field(

@@ -15,7 +15,7 @@ pub mod user;
 
 pub use decay::DecayedCounter;
 pub use error::ValidationError;
-pub use event::{Event, EventKind, EventTypes};
+pub use event::{Attribution, Event, EventKind, EventTypes};
 pub use id::{validate_id, IdMap, MAX_ID_BYTES};
 pub use item::{Item, ItemPatch};
 pub use matrix::{Duplicates, Interactions};

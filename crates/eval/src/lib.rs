@@ -27,6 +27,7 @@ pub mod error;
 pub mod harness;
 pub mod metrics;
 pub mod split;
+pub mod stats;
 
 pub use dataset::{Interaction, Log};
 pub use error::EvalError;

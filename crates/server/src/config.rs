@@ -37,6 +37,37 @@ pub struct Config {
     /// Named placements, each a recall → rank → rerank pipeline; `home` and
     /// `item_page` exist by default.
     pub scenes: BTreeMap<String, Scene>,
+    /// Attribution and analytics.
+    pub analytics: AnalyticsSettings,
+}
+
+/// Attribution and analytics settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// Recommendation responses remembered for attributing later events to
+    /// them (about 100 bytes plus 12 per answered item each).
+    pub max_tracked_requests: usize,
+    /// How long after its last page a response can still be attributed, in hours.
+    pub attribution_window_hours: f64,
+    /// Event types that count as clicks (the numerator of CTR).
+    pub click_types: Vec<String>,
+    /// Event types that count as conversions; their value is the revenue.
+    pub purchase_types: Vec<String>,
+    /// Event types whose value is reading time in seconds.
+    pub read_types: Vec<String>,
+}
+
+impl Default for AnalyticsSettings {
+    fn default() -> Self {
+        Self {
+            max_tracked_requests: 1_000_000,
+            attribution_window_hours: 24.0,
+            click_types: vec!["click".to_owned()],
+            purchase_types: vec!["purchase".to_owned()],
+            read_types: vec!["read".to_owned()],
+        }
+    }
 }
 
 impl Default for Config {
@@ -49,6 +80,7 @@ impl Default for Config {
             training: TrainingSettings::default(),
             retrieval: RetrievalConfig::default(),
             scenes: Scene::defaults(),
+            analytics: AnalyticsSettings::default(),
         }
     }
 }
@@ -219,6 +251,31 @@ impl Config {
         }
         if t.holdout_fraction.is_nan() || t.holdout_fraction <= 0.0 || t.holdout_fraction >= 1.0 {
             return bad("training.holdout_fraction", "must be between 0 and 1");
+        }
+        let a = &self.analytics;
+        if a.max_tracked_requests == 0 {
+            return bad("analytics.max_tracked_requests", "must be at least 1");
+        }
+        if !a.attribution_window_hours.is_finite() || a.attribution_window_hours <= 0.0 {
+            return bad(
+                "analytics.attribution_window_hours",
+                "must be a positive number of hours",
+            );
+        }
+        for (field, types) in [
+            ("analytics.click_types", &a.click_types),
+            ("analytics.purchase_types", &a.purchase_types),
+            ("analytics.read_types", &a.read_types),
+        ] {
+            if let Some(t) = types.iter().find(|t| self.events.classify(t).is_none()) {
+                return bad(
+                    field,
+                    &format!(
+                        "`{}` is not a configured event type (see [events])",
+                        t.escape_debug()
+                    ),
+                );
+            }
         }
         if self.recommend.default_n == 0 || self.recommend.default_n > self.recommend.max_n {
             return bad(

@@ -86,6 +86,15 @@ pub enum ApiError {
         /// The request path.
         path: String,
     },
+    /// The request contradicts the current state (a name already taken, an
+    /// experiment already running on the scene).
+    #[error("{message}")]
+    Conflict {
+        /// The field at fault.
+        field: Option<String>,
+        /// What conflicts.
+        message: String,
+    },
     /// A query parameter is unknown, repeated or out of range.
     #[error("{message}")]
     InvalidQuery {
@@ -133,6 +142,7 @@ impl ApiError {
             }
             Self::MethodNotAllowed { .. } => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Invalid(e) if e.code == "duplicate_id" => (StatusCode::CONFLICT, "duplicate_id"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Self::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
             Self::InvalidField { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
@@ -147,7 +157,9 @@ impl ApiError {
     /// The field or parameter at fault, if one can be named.
     pub fn field(&self) -> Option<&str> {
         match self {
-            Self::InvalidField { field, .. } | Self::NotFound { field, .. } => field.as_deref(),
+            Self::InvalidField { field, .. }
+            | Self::NotFound { field, .. }
+            | Self::Conflict { field, .. } => field.as_deref(),
             Self::Invalid(e) => e.field.as_deref(),
             Self::InvalidQuery { param, .. } => Some(param),
             _ => None,

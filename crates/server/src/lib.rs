@@ -14,8 +14,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod analytics;
 pub mod config;
 pub mod error;
+pub mod experiments;
 pub mod live;
 pub mod metrics;
 pub mod model_manager;
@@ -23,6 +25,7 @@ pub mod openapi;
 pub mod pipeline;
 
 mod auth;
+mod dashboard;
 mod docs;
 mod extract;
 mod router;

@@ -954,6 +954,8 @@ mod tests {
             timestamp: at_hours(2),
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         };
         live.apply_event("u7", "seven", &event(1, 7, 7));
         live.apply_event("u1", "six", &event(0, 1, 6));
@@ -1002,6 +1004,8 @@ mod tests {
             timestamp: at_hours(1),
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         };
         // Writes finishing out of order, one applied twice, one of a type that
         // is no longer configured.
@@ -1087,6 +1091,8 @@ mod tests {
                 timestamp: at_hours(2),
                 request_id: None,
                 scene: None,
+                position: None,
+                attribution: None,
             };
             live.apply_event("u", live.item_id(item).unwrap().to_owned().as_str(), &e);
         }
@@ -1328,6 +1334,8 @@ pub(crate) mod fixture {
                 timestamp: at,
                 request_id: None,
                 scene: None,
+                position: None,
+                attribution: None,
             };
             self.next_seq += 1;
             self.live.apply_event(user, item, &stored);

@@ -447,6 +447,21 @@ pub struct ModelManager {
     snapshot: Option<PathBuf>,
     /// How factor models' items are retrieved.
     retrieval: RetrievalConfig,
+    /// The latest training runs of this process, oldest first.
+    history: Mutex<std::collections::VecDeque<TrainingRun>>,
+}
+
+/// Training runs remembered for `/v1/model/history`.
+pub const MAX_HISTORY: usize = 100;
+
+/// One finished training run, for the training history.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TrainingRun {
+    /// When the run finished.
+    pub finished_at: Timestamp,
+    /// What it did and how the candidate scored.
+    #[serde(flatten)]
+    pub outcome: TrainOutcome,
 }
 
 impl ModelManager {
@@ -463,6 +478,12 @@ impl ModelManager {
     /// Builds factor models' retrieval indices with `retrieval`.
     pub fn with_retrieval(self, retrieval: RetrievalConfig) -> Self {
         Self { retrieval, ..self }
+    }
+
+    /// The training runs of this process, oldest first (at most
+    /// [`MAX_HISTORY`]).
+    pub fn history(&self) -> Vec<TrainingRun> {
+        self.history.lock().iter().cloned().collect()
     }
 
     /// The snapshot file, if models are persisted.
@@ -597,6 +618,16 @@ impl ModelManager {
             n_events: all.n_steps(),
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
+        {
+            let mut history = self.history.lock();
+            if history.len() == MAX_HISTORY {
+                history.pop_front();
+            }
+            history.push_back(TrainingRun {
+                finished_at: Timestamp::now(),
+                outcome: outcome.clone(),
+            });
+        }
         tracing::info!(
             promoted,
             ndcg_at_10 = candidate_holdout.ndcg_at_10,

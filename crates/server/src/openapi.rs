@@ -10,7 +10,9 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{events, items, lists, model, ops, recommend, similar, users};
+use crate::routes::{
+    analytics, events, experiments, items, lists, model, ops, recommend, similar, users,
+};
 
 /// The API description; `ApiDoc::openapi()` builds it.
 #[derive(OpenApi)]
@@ -26,7 +28,10 @@ use crate::routes::{events, items, lists, model, ops, recommend, similar, users}
         events::append_events, events::user_events,
         lists::popular, lists::trending, lists::latest,
         recommend::recommend, recommend::recommend_post, similar::similar,
-        model::current_model, model::train,
+        model::current_model, model::history, model::train,
+        analytics::events, analytics::ctr, analytics::top_items, analytics::coverage, analytics::users,
+        experiments::create, experiments::list, experiments::get, experiments::start,
+        experiments::stop, experiments::delete, experiments::results,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -38,6 +43,8 @@ use crate::routes::{events, items, lists, model, ops, recommend, similar, users}
         (name = "lists", description = "Non-personalized ranked lists"),
         (name = "recommend", description = "Recommendations for one user, similar items"),
         (name = "models", description = "The trained model: its metadata and retraining"),
+        (name = "analytics", description = "Events, CTR, top items, coverage and users over time"),
+        (name = "experiments", description = "A/B tests of scene settings, with intervals and p-values"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -12,9 +12,11 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-use crate::routes::{events, items, lists, model, ops, recommend, similar, users};
+use crate::routes::{
+    analytics, events, experiments, items, lists, model, ops, recommend, similar, users,
+};
 use crate::state::AppState;
-use crate::{auth, docs, metrics, openapi};
+use crate::{auth, dashboard, docs, metrics, openapi};
 
 /// The whole HTTP API for `state`, ready to be served.
 ///
@@ -37,6 +39,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/items/{id}/similar", get(similar::similar))
         .route("/model", get(model::current_model))
+        .route("/model/history", get(model::history))
+        .route("/analytics/events", get(analytics::events))
+        .route("/analytics/ctr", get(analytics::ctr))
+        .route("/analytics/top-items", get(analytics::top_items))
+        .route("/analytics/coverage", get(analytics::coverage))
+        .route("/analytics/users", get(analytics::users))
+        .route(
+            "/experiments",
+            post(experiments::create).get(experiments::list),
+        )
+        .route(
+            "/experiments/{name}",
+            get(experiments::get).delete(experiments::delete),
+        )
+        .route("/experiments/{name}/start", post(experiments::start))
+        .route("/experiments/{name}/stop", post(experiments::stop))
+        .route("/experiments/{name}/results", get(experiments::results))
         .route("/admin/train", post(model::train))
         .route("/users", post(users::upsert_users).get(users::list_users))
         .route(
@@ -65,6 +84,9 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(docs::page))
         .route("/docs/assets/{file}", get(docs::asset))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/assets/{file}", get(dashboard::asset))
+        .route("/demo", get(dashboard::demo))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

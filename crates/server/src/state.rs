@@ -14,8 +14,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::RwLock;
 use tephra_store::{IdMaps, SharedStore};
 
+use crate::analytics::{Analytics, RequestLog, Roles};
 use crate::config::Config;
 use crate::error::ServerError;
+use crate::experiments::{self, Experiment, Experiments, Loaded, Status};
 use crate::live::LiveState;
 use crate::model_manager::{Holdout, ModelManager, ModelRecipe};
 use crate::pipeline::session::Sessions;
@@ -48,6 +50,9 @@ pub struct AppState {
     metrics: PrometheusHandle,
     models: Arc<ModelManager>,
     sessions: Arc<Sessions>,
+    analytics: Arc<parking_lot::Mutex<Analytics>>,
+    requests: Arc<RequestLog>,
+    experiments: Arc<Experiments>,
 }
 
 impl AppState {
@@ -88,6 +93,10 @@ impl AppState {
             }
         }
 
+        let mut analytics = Analytics::new(Roles::from_settings(
+            config.events.clone(),
+            &config.analytics,
+        ));
         let mut events = 0u64;
         let mut next_seq = 0;
         loop {
@@ -102,6 +111,7 @@ impl AppState {
                     )));
                 };
                 live.apply_event(user_id, item_id, event);
+                analytics.apply(event);
             }
             events += page.len() as u64;
             match page.last() {
@@ -131,7 +141,18 @@ impl AppState {
                  until the next training run"
             ),
         }
+        let experiments = Experiments::default();
+        for (name, doc) in store.experiments().await? {
+            experiments.insert(load_experiment(&config, &name, doc)?);
+        }
+        let requests = RequestLog::new(
+            config.analytics.max_tracked_requests,
+            std::time::Duration::from_secs_f64(config.analytics.attribution_window_hours * 3600.0),
+        );
         Ok(AppState {
+            analytics: Arc::new(parking_lot::Mutex::new(analytics)),
+            requests: Arc::new(requests),
+            experiments: Arc::new(experiments),
             config: Arc::new(config),
             store,
             live: Arc::new(RwLock::new(live)),
@@ -195,6 +216,21 @@ impl AppState {
         .map_err(|e| crate::model_manager::TrainError(format!("the training thread failed: {e}")))?
     }
 
+    /// The analytics aggregates.
+    pub(crate) fn analytics(&self) -> &parking_lot::Mutex<Analytics> {
+        &self.analytics
+    }
+
+    /// Recommendation responses remembered for attribution.
+    pub(crate) fn requests(&self) -> &RequestLog {
+        &self.requests
+    }
+
+    /// The experiments.
+    pub(crate) fn experiments(&self) -> &Experiments {
+        &self.experiments
+    }
+
     /// Positive events applied to the live state so far.
     pub(crate) fn positive_event_count(&self) -> u64 {
         self.live.read().positive_event_count()
@@ -212,4 +248,44 @@ impl AppState {
     pub(crate) fn metrics(&self) -> &PrometheusHandle {
         &self.metrics
     }
+}
+
+/// An experiment read back from the store, with its variants' scenes resolved
+/// against the current configuration. One whose scene or overrides no longer
+/// fit the configuration is kept (its results stay readable) but stopped, with
+/// a warning, rather than failing the start.
+fn load_experiment(
+    config: &Config,
+    name: &str,
+    doc: serde_json::Value,
+) -> Result<Loaded, ServerError> {
+    let mut experiment: Experiment = serde_json::from_value(doc).map_err(|e| {
+        ServerError::Inconsistent(format!(
+            "experiment `{}` cannot be read: {e}",
+            name.escape_debug()
+        ))
+    })?;
+    let scenes = config.scenes.get(&experiment.scene).map(|base| {
+        experiment
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| experiments::variant_scene(base, v, i))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let scenes = match scenes {
+        Some(Ok(scenes)) => scenes,
+        other => {
+            let why = match other {
+                Some(Err(e)) => format!("{}: {}", e.field, e.message),
+                _ => format!("scene `{}` is not configured", experiment.scene),
+            };
+            if experiment.status == Status::Running {
+                tracing::warn!(experiment = %name, %why, "experiment stopped: it no longer fits the configuration");
+                experiment.status = Status::Stopped;
+            }
+            Vec::new()
+        }
+    };
+    Ok(Loaded { experiment, scenes })
 }

@@ -148,6 +148,30 @@ impl AppState {
         .await
     }
 
+    /// Joins each event that names a remembered response (`request_id`) to
+    /// it: the scene (when the event has none), the item's position (when the
+    /// event has none) and the attribution (always the server's; a client's
+    /// own is dropped).
+    fn attribute(&self, events: &mut [Event]) {
+        let live = self.live().read();
+        for e in events {
+            e.attribution = None;
+            let Some(request_id) = &e.request_id else {
+                continue;
+            };
+            let item = live.item_index(&e.item_id);
+            if let Some((scene, attribution, position)) =
+                self.requests().attribute(request_id, item)
+            {
+                e.scene.get_or_insert(scene);
+                if e.position.is_none() {
+                    e.position = position;
+                }
+                e.attribution = (!attribution.is_empty()).then_some(attribution);
+            }
+        }
+    }
+
     /// Appends validated events (all or nothing) and applies them to the live
     /// state. When unknown items may not be created, an event naming an item
     /// outside the catalogue fails the batch with 404 and its index.
@@ -169,13 +193,21 @@ impl AppState {
                     });
                 }
             }
+            let mut events = batch.items;
+            state.attribute(&mut events);
             let ids: Vec<(String, String)> =
-                batch.items.iter().map(|e| (e.user_id.clone(), e.item_id.clone())).collect();
-            let stored = state.store().append_events(batch.items).await?;
+                events.iter().map(|e| (e.user_id.clone(), e.item_id.clone())).collect();
+            let stored = state.store().append_events(events).await?;
             {
                 let mut live = state.live().write();
                 for ((user_id, item_id), event) in ids.iter().zip(&stored) {
                     live.apply_event(user_id, item_id, event);
+                }
+            }
+            {
+                let mut analytics = state.analytics().lock();
+                for event in &stored {
+                    analytics.apply(event);
                 }
             }
             // Items created since the model was trained get a vector once a few

@@ -19,7 +19,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tephra_core::{Event, IdMap, Item, ItemPatch, Timestamp, User, UserPatch, ValidationError};
+use tephra_core::{
+    Attribution, Event, IdMap, Item, ItemPatch, Timestamp, User, UserPatch, ValidationError,
+};
 
 pub mod conformance;
 mod embedded;
@@ -56,6 +58,10 @@ pub struct StoredEvent {
     pub request_id: Option<String>,
     /// The scene it happened in, if any.
     pub scene: Option<String>,
+    /// Where the item was shown in that response, if known.
+    pub position: Option<u32>,
+    /// What produced the item (joined by the server from `request_id`).
+    pub attribution: Option<Attribution>,
 }
 
 /// The id maps of a store, as loaded at startup.
@@ -127,6 +133,14 @@ pub trait Store: Send + Sync + 'static {
     async fn id_maps(&self) -> Result<IdMaps>;
     /// Current sizes.
     async fn counts(&self) -> Result<StoreCounts>;
+
+    /// Saves an experiment definition (a JSON document the server owns),
+    /// replacing the one with the same name; durable like every write.
+    async fn put_experiment(&self, name: &str, doc: &serde_json::Value) -> Result<()>;
+    /// Every saved experiment, in name (byte) order.
+    async fn experiments(&self) -> Result<Vec<(String, serde_json::Value)>>;
+    /// Deletes an experiment definition; `false` if there was none.
+    async fn delete_experiment(&self, name: &str) -> Result<bool>;
 
     /// Starts a bulk import: one transaction over many batches, committed only by
     /// [`ImportSession::commit`]. Dropping the session without committing stores
@@ -212,6 +226,29 @@ fn validate_event_shape(e: &Event) -> Result<(), ValidationError> {
     }
     if let Some(s) = &e.scene {
         tephra_core::validate_id("scene", s)?;
+    }
+    if e.position
+        .is_some_and(|p| p > tephra_core::event::MAX_POSITION)
+    {
+        return Err(ValidationError::field(
+            "invalid_value",
+            "position",
+            format!(
+                "position must be between 0 and {}",
+                tephra_core::event::MAX_POSITION
+            ),
+        ));
+    }
+    if let Some(a) = &e.attribution {
+        for (field, value) in [
+            ("attribution.source", &a.source),
+            ("attribution.experiment", &a.experiment),
+            ("attribution.variant", &a.variant),
+        ] {
+            if let Some(v) = value {
+                tephra_core::validate_id(field, v)?;
+            }
+        }
     }
     Ok(())
 }

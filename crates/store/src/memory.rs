@@ -40,6 +40,7 @@ struct State {
     item_ids: IdMap,
     user_ids: IdMap,
     events: Vec<StoredEvent>,
+    experiments: BTreeMap<String, serde_json::Value>,
 }
 
 /// Assigns the next index to `id` if it has none, keeping the map dense.
@@ -97,6 +98,8 @@ impl State {
                     timestamp: e.timestamp,
                     request_id: e.request_id,
                     scene: e.scene,
+                    position: e.position,
+                    attribution: e.attribution.filter(|a| !a.is_empty()),
                 };
                 self.events.push(stored.clone());
                 stored
@@ -220,6 +223,28 @@ impl Store for MemoryStore {
 
     async fn counts(&self) -> Result<StoreCounts> {
         Ok(self.state.lock().counts())
+    }
+
+    async fn put_experiment(&self, name: &str, doc: &serde_json::Value) -> Result<()> {
+        tephra_core::validate_id("name", name)?;
+        self.state
+            .lock()
+            .experiments
+            .insert(name.to_owned(), doc.clone());
+        Ok(())
+    }
+
+    async fn experiments(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let state = self.state.lock();
+        Ok(state
+            .experiments
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn delete_experiment(&self, name: &str) -> Result<bool> {
+        Ok(self.state.lock().experiments.remove(name).is_some())
     }
 
     async fn begin_import(&self) -> Result<Box<dyn ImportSession>> {

@@ -61,6 +61,8 @@ impl EventStream {
             timestamp: Timestamp(self.now.0 - self.rng.random_range(0..SPAN_MS)),
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         }
     }
 }

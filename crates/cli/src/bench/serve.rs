@@ -519,6 +519,8 @@ async fn freshness(
             timestamp: Timestamp::now(),
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         };
         let body = serde_json::to_vec(&event)?;
         let sent = Instant::now();

@@ -56,6 +56,22 @@ pub enum Source {
     Pinned,
 }
 
+impl Source {
+    /// The name used in responses, events' attribution and analytics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Collaborative => "collaborative",
+            Source::ItemToItem => "item_to_item",
+            Source::Content => "content",
+            Source::Trending => "trending",
+            Source::Latest => "latest",
+            Source::Popular => "popular",
+            Source::Candidates => "candidates",
+            Source::Pinned => "pinned",
+        }
+    }
+}
+
 impl From<SourceKind> for Source {
     fn from(kind: SourceKind) -> Self {
         match kind {

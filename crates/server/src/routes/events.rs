@@ -112,6 +112,8 @@ pub async fn user_events(
                 timestamp: e.timestamp,
                 request_id: e.request_id,
                 scene: e.scene,
+                position: e.position,
+                attribution: e.attribution,
             })
         })
         .collect();

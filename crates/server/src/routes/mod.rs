@@ -6,7 +6,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod analytics;
 pub mod events;
+pub mod experiments;
 pub mod items;
 pub mod lists;
 pub mod model;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::model_manager::{ModelInfo, TrainOutcome};
+use crate::model_manager::{ModelInfo, TrainOutcome, TrainingRun};
 use crate::state::AppState;
 
 /// The served model: what it is, and how it serves.
@@ -64,4 +64,24 @@ pub async fn train(State(state): State<AppState>) -> Result<Json<TrainOutcome>, 
         .await
         .map(Json)
         .map_err(|e| ApiError::NotReady(format!("training did not produce a model: {e}")))
+}
+
+/// The training runs since the server started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrainingHistory {
+    /// Oldest first (the latest 100).
+    pub runs: Vec<TrainingRun>,
+}
+
+/// Every training run of this process: when, which recipe, promoted or not,
+/// holdout metrics of the candidate and of the served model.
+#[utoipa::path(
+    get, path = "/v1/model/history", tag = "models",
+    responses((status = 200, description = "Training runs, oldest first", body = TrainingHistory)),
+    security(("api_key" = []))
+)]
+pub async fn history(State(state): State<AppState>) -> Json<TrainingHistory> {
+    Json(TrainingHistory {
+        runs: state.models().history(),
+    })
 }

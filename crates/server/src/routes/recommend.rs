@@ -26,11 +26,24 @@ pub struct Recommendations {
     pub request_id: String,
     /// The scene that ranked the items.
     pub scene: String,
+    /// The experiment and variant that answered, when an experiment runs on
+    /// the scene.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentArm>,
     /// Best first.
     pub items: Vec<Recommendation>,
     /// With `explain=true`: how the list was made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<ResponseExplain>,
+}
+
+/// The experiment arm a response was answered with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperimentArm {
+    /// Experiment name.
+    pub name: String,
+    /// The variant the user is assigned to.
+    pub variant: String,
 }
 
 /// One recommended item.
@@ -238,7 +251,7 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
         (None, Some(s)) => s.scene.clone(),
         (None, None) => ask.default_scene.to_owned(),
     };
-    let scene = config
+    let configured = config
         .scenes
         .get(&scene_name)
         .ok_or_else(|| ApiError::NotFound {
@@ -249,6 +262,14 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
                 config.scenes.keys().cloned().collect::<Vec<_>>().join(", ")
             ),
         })?;
+    let request_id = ask
+        .request_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    // Users keep their variant; anonymous requests are assigned per request.
+    let unit = ask.user_id.as_deref().unwrap_or(&request_id);
+    let arm = state.experiments().arm(&scene_name, unit);
+    let scene = arm.as_ref().map_or(configured, |a| &a.scene);
     let types = &config.events;
     let default_type = types
         .all()
@@ -315,10 +336,6 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
         .iter()
         .filter_map(|p| Some((live.item_index(&p.item)?, p.position)))
         .collect();
-    let request_id = ask
-        .request_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let request = Request {
         history: &history,
         blocked,
@@ -349,6 +366,17 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
     state
         .sessions()
         .record(&request_id, &ask.owner, &scene_name, &answered);
+    let arm = arm.map(|a| (a.experiment, a.variant));
+    state.requests().record(
+        &request_id,
+        &scene_name,
+        arm.clone(),
+        ranked.iter().map(|r| (r.item, r.source)),
+    );
+    state
+        .analytics()
+        .lock()
+        .recommended(answered.iter().copied());
     let explain = ask.explain.then(|| ResponseExplain {
         ranker: ranker.name().to_owned(),
         model: promoted.as_ref().map(|p| p.model.name().to_owned()),
@@ -362,6 +390,7 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
     Ok(Recommendations {
         request_id,
         scene: scene_name,
+        experiment: arm.map(|(name, variant)| ExperimentArm { name, variant }),
         items,
         explain,
     })

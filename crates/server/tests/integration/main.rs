@@ -3,8 +3,10 @@
 
 mod harness;
 
+mod analytics;
 mod auth;
 mod bad_input;
+mod browser;
 mod events;
 mod items;
 mod lists;

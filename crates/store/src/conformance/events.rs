@@ -14,6 +14,12 @@ pub async fn events_get_increasing_seq_and_dense_indices(store: SharedStore) {
     rich.timestamp = Timestamp(T0.millis() + 7);
     rich.request_id = Some("req-1".into());
     rich.scene = Some("home".into());
+    rich.position = Some(2);
+    rich.attribution = Some(tephra_core::Attribution {
+        source: Some("collaborative".into()),
+        experiment: Some("feed".into()),
+        variant: Some("b".into()),
+    });
 
     let first = store
         .append_events(vec![event("u1", "i1"), rich.clone(), event("u1", "i2")])
@@ -29,6 +35,8 @@ pub async fn events_get_increasing_seq_and_dense_indices(store: SharedStore) {
             timestamp: T0,
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         },
         StoredEvent {
             seq: 1,
@@ -39,6 +47,12 @@ pub async fn events_get_increasing_seq_and_dense_indices(store: SharedStore) {
             timestamp: rich.timestamp,
             request_id: Some("req-1".into()),
             scene: Some("home".into()),
+            position: Some(2),
+            attribution: Some(tephra_core::Attribution {
+                source: Some("collaborative".into()),
+                experiment: Some("feed".into()),
+                variant: Some("b".into()),
+            }),
         },
         StoredEvent {
             seq: 2,

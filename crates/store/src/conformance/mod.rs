@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             users_patch,
             users_delete_keeps_index,
             users_list_pages_in_byte_order,
+            experiments_put_list_delete,
             invalid_batches_store_nothing,
             duplicate_ids_are_refused,
             empty_batches_are_accepted,

@@ -77,6 +77,16 @@ where
         rich.request_id = Some("req".into());
         rich.scene = Some("home".into());
         rich.value = 2.5;
+        rich.position = Some(4);
+        rich.attribution = Some(tephra_core::Attribution {
+            source: Some("trending".into()),
+            experiment: None,
+            variant: None,
+        });
+        store
+            .put_experiment("feed", &json!({"scene": "home", "variants": [1, 2]}))
+            .await
+            .expect("put experiment");
         store
             .append_events(vec![rich, event("new-user", "new-item"), event("u1", "b")])
             .await
@@ -109,6 +119,14 @@ where
     let store = open(dir.0.clone()).await;
     let after = snapshot(&store).await;
     assert_eq!(after, before, "a reopened store holds exactly what it held");
+    assert_eq!(
+        store.experiments().await.expect("experiments"),
+        [(
+            "feed".to_owned(),
+            json!({"scene": "home", "variants": [1, 2]})
+        )],
+        "experiments survive a reopen"
+    );
     assert_eq!(
         store
             .append_events(vec![event("u2", "a")])

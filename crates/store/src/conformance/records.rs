@@ -280,3 +280,32 @@ pub async fn users_list_pages_in_byte_order(store: SharedStore) {
     }
     assert_eq!(seen, sorted);
 }
+
+/// Experiment definitions: saved, replaced, listed in name order, deleted; a
+/// bad name is refused.
+pub async fn experiments_put_list_delete(store: SharedStore) {
+    assert!(store.experiments().await.expect("list").is_empty());
+    let doc =
+        |v: u64| serde_json::json!({"scene": "home", "version": v, "nested": {"w": [0.5, 0.5]}});
+    store.put_experiment("zeta", &doc(1)).await.expect("put");
+    store.put_experiment("alpha", &doc(1)).await.expect("put");
+    store
+        .put_experiment("zeta", &doc(2))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.experiments().await.expect("list"),
+        [("alpha".to_owned(), doc(1)), ("zeta".to_owned(), doc(2))]
+    );
+    assert!(store.delete_experiment("alpha").await.expect("delete"));
+    assert!(!store
+        .delete_experiment("alpha")
+        .await
+        .expect("delete again"));
+    assert_eq!(store.experiments().await.expect("list").len(), 1);
+    let err = store
+        .put_experiment("bad\tname", &doc(1))
+        .await
+        .expect_err("a control character in the name");
+    assert!(matches!(err, crate::StoreError::Invalid(_)), "{err:?}");
+}

@@ -36,6 +36,8 @@ pub fn event(user: &str, item: &str) -> Event {
         timestamp: T0,
         request_id: None,
         scene: None,
+        position: None,
+        attribution: None,
     }
 }
 
@@ -118,5 +120,7 @@ pub(crate) fn expected_click() -> StoredEvent {
         timestamp: T0,
         request_id: None,
         scene: None,
+        position: None,
+        attribution: None,
     }
 }

@@ -14,12 +14,13 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tephra_core::{Item, Timestamp, User};
+use tephra_core::{Attribution, Item, Timestamp, User};
 
 use crate::{Result, Seq, StoreError, StoredEvent};
 
-/// Version byte written in front of every event record.
-pub(crate) const EVENT_RECORD_VERSION: u8 = 1;
+/// Version byte written in front of every event record. Version 1 (read, no
+/// longer written) lacked the position and the attribution.
+pub(crate) const EVENT_RECORD_VERSION: u8 = 2;
 
 /// An item as stored.
 #[derive(Serialize, Deserialize)]
@@ -56,6 +57,40 @@ struct EventRecord<'a> {
     timestamp: i64,
     request_id: Option<&'a str>,
     scene: Option<&'a str>,
+    position: Option<u32>,
+    source: Option<&'a str>,
+    experiment: Option<&'a str>,
+    variant: Option<&'a str>,
+}
+
+/// The version-1 layout: [`EventRecord`] without its last four fields.
+#[derive(Deserialize)]
+struct EventRecordV1<'a> {
+    user: u32,
+    item: u32,
+    event_type: &'a str,
+    value: f64,
+    timestamp: i64,
+    request_id: Option<&'a str>,
+    scene: Option<&'a str>,
+}
+
+impl<'a> From<EventRecordV1<'a>> for EventRecord<'a> {
+    fn from(r: EventRecordV1<'a>) -> Self {
+        EventRecord {
+            user: r.user,
+            item: r.item,
+            event_type: r.event_type,
+            value: r.value,
+            timestamp: r.timestamp,
+            request_id: r.request_id,
+            scene: r.scene,
+            position: None,
+            source: None,
+            experiment: None,
+            variant: None,
+        }
+    }
 }
 
 /// Encodes an item record.
@@ -128,6 +163,10 @@ pub(crate) struct EventFields<'a> {
     pub request_id: Option<&'a str>,
     /// Placement.
     pub scene: Option<&'a str>,
+    /// Place in the response.
+    pub position: Option<u32>,
+    /// What produced the item.
+    pub attribution: Option<&'a Attribution>,
 }
 
 /// Encodes an event into `buf` (cleared first), so that a long import reuses one
@@ -141,6 +180,10 @@ pub(crate) fn encode_event(fields: &EventFields<'_>, buf: &mut Vec<u8>) -> Resul
         timestamp: fields.timestamp.millis(),
         request_id: fields.request_id,
         scene: fields.scene,
+        position: fields.position,
+        source: fields.attribution.and_then(|a| a.source.as_deref()),
+        experiment: fields.attribution.and_then(|a| a.experiment.as_deref()),
+        variant: fields.attribution.and_then(|a| a.variant.as_deref()),
     };
     buf.clear();
     buf.push(EVENT_RECORD_VERSION);
@@ -156,13 +199,20 @@ pub(crate) fn decode_event(seq: Seq, bytes: &[u8]) -> Result<StoredEvent> {
     let (&version, body) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty record".into()))?;
-    if version != EVENT_RECORD_VERSION {
-        return Err(corrupt(format!(
-            "record version {version} is unknown (this build reads version {EVENT_RECORD_VERSION})"
-        )));
-    }
-    let (r, rest): (EventRecord<'_>, &[u8]) =
-        postcard::take_from_bytes(body).map_err(|e| corrupt(format!("undecodable record: {e}")))?;
+    let undecodable = |e: postcard::Error| corrupt(format!("undecodable record: {e}"));
+    let (r, rest): (EventRecord<'_>, &[u8]) = match version {
+        1 => {
+            let (r, rest): (EventRecordV1<'_>, &[u8]) =
+                postcard::take_from_bytes(body).map_err(undecodable)?;
+            (r.into(), rest)
+        }
+        EVENT_RECORD_VERSION => postcard::take_from_bytes(body).map_err(undecodable)?,
+        _ => {
+            return Err(corrupt(format!(
+                "record version {version} is unknown (this build reads versions 1 to {EVENT_RECORD_VERSION})"
+            )))
+        }
+    };
     if !rest.is_empty() {
         return Err(corrupt(format!("{} unexpected trailing bytes", rest.len())));
     }
@@ -175,7 +225,23 @@ pub(crate) fn decode_event(seq: Seq, bytes: &[u8]) -> Result<StoredEvent> {
         timestamp: Timestamp(r.timestamp),
         request_id: r.request_id.map(str::to_owned),
         scene: r.scene.map(str::to_owned),
+        position: r.position,
+        attribution: attribution(r.source, r.experiment, r.variant),
     })
+}
+
+/// The attribution of a record, `None` when it names nothing.
+fn attribution(
+    source: Option<&str>,
+    experiment: Option<&str>,
+    variant: Option<&str>,
+) -> Option<Attribution> {
+    let a = Attribution {
+        source: source.map(str::to_owned),
+        experiment: experiment.map(str::to_owned),
+        variant: variant.map(str::to_owned),
+    };
+    (!a.is_empty()).then_some(a)
 }
 
 #[cfg(test)]
@@ -191,8 +257,16 @@ mod tests {
             timestamp: Timestamp(1_764_400_000_123),
             request_id: Some("req-1"),
             scene: None,
+            position: Some(3),
+            attribution: Some(&ATTRIBUTION),
         }
     }
+
+    static ATTRIBUTION: Attribution = Attribution {
+        source: None,
+        experiment: None,
+        variant: None,
+    };
 
     #[test]
     fn event_round_trip() {
@@ -211,8 +285,53 @@ mod tests {
                 timestamp: Timestamp(1_764_400_000_123),
                 request_id: Some("req-1".into()),
                 scene: None,
+                position: Some(3),
+                attribution: None,
             }
         );
+    }
+
+    #[test]
+    fn attribution_round_trips_and_version_1_records_still_read() {
+        let attribution = Attribution {
+            source: Some("collaborative".into()),
+            experiment: Some("feed".into()),
+            variant: Some("b".into()),
+        };
+        let mut buf = Vec::new();
+        let f = EventFields {
+            attribution: Some(&attribution),
+            ..fields()
+        };
+        encode_event(&f, &mut buf).unwrap();
+        let e = decode_event(1, &buf).unwrap();
+        assert_eq!(e.attribution.as_ref(), Some(&attribution));
+        assert_eq!(e.position, Some(3));
+
+        #[derive(Serialize)]
+        struct V1<'a> {
+            user: u32,
+            item: u32,
+            event_type: &'a str,
+            value: f64,
+            timestamp: i64,
+            request_id: Option<&'a str>,
+            scene: Option<&'a str>,
+        }
+        let old = V1 {
+            user: 1,
+            item: 2,
+            event_type: "click",
+            value: 1.0,
+            timestamp: 9,
+            request_id: None,
+            scene: Some("home"),
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_stdvec(&old).unwrap());
+        let e = decode_event(0, &bytes).unwrap();
+        assert_eq!((e.user, e.item, e.scene.as_deref()), (1, 2, Some("home")));
+        assert_eq!((e.position, e.attribution), (None, None));
     }
 
     #[test]
@@ -222,7 +341,7 @@ mod tests {
         buf[0] = EVENT_RECORD_VERSION + 1;
         let err = decode_event(5, &buf).unwrap_err();
         assert!(
-            matches!(&err, StoreError::Corrupt(m) if m.contains("record version 2")),
+            matches!(&err, StoreError::Corrupt(m) if m.contains("record version 3")),
             "{err:?}"
         );
     }

@@ -314,6 +314,30 @@ impl Store for EmbeddedStore {
         Ok(self.inner.shared.index.read().counts())
     }
 
+    async fn put_experiment(&self, name: &str, doc: &serde_json::Value) -> Result<()> {
+        tephra_core::validate_id("name", name)?;
+        let bytes = serde_json::to_vec(doc)
+            .map_err(|e| StoreError::Io(format!("encoding an experiment: {e}")))?;
+        match self
+            .write(Op::PutExperiment(name.to_owned(), bytes))
+            .await?
+        {
+            Outcome::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn experiments(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        self.read(read::experiments).await
+    }
+
+    async fn delete_experiment(&self, name: &str) -> Result<bool> {
+        match self.write(Op::DeleteExperiment(name.to_owned())).await? {
+            Outcome::Deleted(removed) => Ok(removed),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn begin_import(&self) -> Result<Box<dyn ImportSession>> {
         let requests = self.inner.requests.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();

@@ -3,11 +3,11 @@
 
 use std::ops::Bound;
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::codec;
 use super::tables::{self, DbResultExt};
-use crate::{Result, Seq, StoredEvent};
+use crate::{Result, Seq, StoreError, StoredEvent};
 
 /// The record stored under `id` in `table`, decoded.
 pub(crate) fn get<T>(
@@ -69,6 +69,22 @@ pub(crate) fn events_by_seq(db: &Database, seqs: &[Seq]) -> Result<Vec<StoredEve
         if let Some(bytes) = events.get(seq).ctx("reading an event")? {
             out.push(codec::decode_event(seq, bytes.value())?);
         }
+    }
+    Ok(out)
+}
+
+/// Every experiment definition, in name order.
+pub(crate) fn experiments(db: &Database) -> Result<Vec<(String, serde_json::Value)>> {
+    let txn = db.begin_read().ctx("starting a read transaction")?;
+    let table = txn
+        .open_table(tables::EXPERIMENTS)
+        .ctx("opening the experiments")?;
+    let mut out = Vec::new();
+    for entry in table.iter().ctx("reading the experiments")? {
+        let (name, doc) = entry.ctx("reading an experiment")?;
+        let doc = serde_json::from_slice(doc.value())
+            .map_err(|e| StoreError::Corrupt(format!("experiment `{}`: {e}", name.value())))?;
+        out.push((name.value().to_owned(), doc));
     }
     Ok(out)
 }

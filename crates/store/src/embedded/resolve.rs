@@ -68,6 +68,8 @@ pub(crate) fn resolve_events(
                 timestamp: e.timestamp,
                 request_id: e.request_id.as_deref(),
                 scene: e.scene.as_deref(),
+                position: e.position,
+                attribution: e.attribution.as_ref(),
             },
             &mut record,
         )?;
@@ -91,6 +93,8 @@ pub(crate) fn resolve_events(
                 timestamp: e.timestamp,
                 request_id: e.request_id,
                 scene: e.scene,
+                position: e.position,
+                attribution: e.attribution.filter(|a| !a.is_empty()),
             });
         }
     }
@@ -110,6 +114,8 @@ mod tests {
             timestamp: Timestamp(5),
             request_id: None,
             scene: None,
+            position: None,
+            attribution: None,
         }
     }
 

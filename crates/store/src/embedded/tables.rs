@@ -29,6 +29,8 @@ pub(crate) const ITEM_KEYS: TableDefinition<u32, &str> = TableDefinition::new("i
 pub(crate) const USER_IDS: TableDefinition<&str, u32> = TableDefinition::new("user_ids");
 /// Dense index → user id, the reverse of [`USER_IDS`].
 pub(crate) const USER_KEYS: TableDefinition<u32, &str> = TableDefinition::new("user_keys");
+/// Experiment name → definition (JSON owned by the server).
+pub(crate) const EXPERIMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("experiments");
 /// Log position → event record (binary, see `codec`).
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
@@ -77,6 +79,7 @@ pub(crate) fn init(db: &Database) -> Result<Index> {
         txn.open_table(USER_IDS).ctx("creating tables")?;
         txn.open_table(USER_KEYS).ctx("creating tables")?;
         txn.open_table(EVENTS).ctx("creating tables")?;
+        txn.open_table(EXPERIMENTS).ctx("creating tables")?;
     }
     txn.commit().ctx("committing the setup transaction")?;
     load_index(db)

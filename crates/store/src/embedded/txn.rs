@@ -37,6 +37,10 @@ pub(crate) enum Op {
     DeleteUser(String),
     /// Append validated events.
     AppendEvents(Vec<Event>),
+    /// Save an experiment definition (name, JSON bytes).
+    PutExperiment(String, Vec<u8>),
+    /// Delete an experiment definition.
+    DeleteExperiment(String),
 }
 
 /// What an [`Op`] returns to its caller.
@@ -52,6 +56,8 @@ pub(crate) enum Outcome {
     Deleted(bool),
     /// Appended events.
     Events(Vec<StoredEvent>),
+    /// Done, nothing to report.
+    Done,
 }
 
 /// Whether an error concerns only the operation that returned it (see the module
@@ -83,6 +89,7 @@ pub(crate) struct Changes<'t> {
     item_ids: IdTables<'t>,
     user_ids: IdTables<'t>,
     events: Table<'t, u64, &'static [u8]>,
+    experiments: Table<'t, &'static str, &'static [u8]>,
     staged: Staged,
 }
 
@@ -103,6 +110,7 @@ impl<'t> Changes<'t> {
                 keys: txn.open_table(tables::USER_KEYS).ctx(ctx)?,
             },
             events: txn.open_table(tables::EVENTS).ctx(ctx)?,
+            experiments: txn.open_table(tables::EXPERIMENTS).ctx(ctx)?,
             staged: Staged::default(),
         })
     }
@@ -129,6 +137,20 @@ impl<'t> Changes<'t> {
             Op::DeleteItem(id) => Outcome::Deleted(self.delete_item(&id)?),
             Op::DeleteUser(id) => Outcome::Deleted(self.delete_user(&id)?),
             Op::AppendEvents(events) => Outcome::Events(self.append_events(events)?),
+            Op::PutExperiment(name, doc) => {
+                self.experiments
+                    .insert(name.as_str(), doc.as_slice())
+                    .ctx("saving an experiment")?;
+                Outcome::Done
+            }
+            Op::DeleteExperiment(name) => {
+                let removed = self
+                    .experiments
+                    .remove(name.as_str())
+                    .ctx("deleting an experiment")?
+                    .is_some();
+                Outcome::Deleted(removed)
+            }
         })
     }
 

@@ -36,6 +36,8 @@ async fn import_rate() {
                         timestamp: Timestamp(1_700_000_000_000 + (b * BATCH + k) as i64),
                         request_id: None,
                         scene: None,
+                        position: None,
+                        attribution: None,
                     }
                 })
                 .collect()
