@@ -128,6 +128,64 @@ pub struct DemoArgs {
     /// Address to listen on [setting: server.listen; default 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
+
+    /// Simulated readers (first run of a data directory only).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub readers: usize,
+
+    /// Stories in the catalogue (first run of a data directory only).
+    #[arg(long, default_value_t = 600, value_name = "N")]
+    pub stories: usize,
+
+    /// Random stories each reader looked at before the demo (their history).
+    #[arg(long, default_value_t = 400, value_name = "N")]
+    pub history: usize,
+
+    /// Visits of every reader during the experiment (0: serve without simulating).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub rounds: usize,
+
+    /// Stories per feed page.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub feed_size: usize,
+
+    /// Dirichlet concentration of readers' topic taste (small: one or two
+    /// favourite topics; large: everyone alike).
+    #[arg(long, default_value_t = 0.3, value_name = "ALPHA")]
+    pub concentration: f64,
+
+    /// Share of click propensity that comes from a story's general appeal,
+    /// whatever the reader's taste.
+    #[arg(long, default_value_t = 0.25, value_name = "SHARE")]
+    pub appeal_share: f64,
+
+    /// Click probability scale (a few percent).
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub base_rate: f64,
+
+    /// Exponent b of the position bias 1/(1+position)^b.
+    #[arg(long, default_value_t = 0.5, value_name = "B")]
+    pub position_bias: f64,
+
+    /// Click weight per earlier impression of the same story.
+    #[arg(long, default_value_t = 0.5, value_name = "F")]
+    pub fatigue: f64,
+
+    /// σ of the log-normal noise on every click probability.
+    #[arg(long, default_value_t = 0.3, value_name = "SIGMA")]
+    pub noise: f64,
+
+    /// Seed of the catalogue, the readers and their clicks.
+    #[arg(long, default_value_t = crate::sample::DEMO_SEED)]
+    pub seed: u64,
+
+    /// Feeds requested at once during the simulation.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Exit after printing the experiment's results instead of serving on.
+    #[arg(long)]
+    pub exit_after_simulation: bool,
 }
 
 /// `tephra bench`.
@@ -146,6 +204,9 @@ pub enum BenchCommand {
     /// Accuracy of what /v1/recommend serves after `tephra import` + `tephra train`
     /// (standard protocol, every test user asked over HTTP).
     Accuracy(AccuracyBenchArgs),
+    /// Analytics API latency over a large synthetic event log (default 10
+    /// million events), and the startup time to rebuild the aggregates.
+    Analytics(AnalyticsBenchArgs),
     /// Real-time serving at scale: /v1/recommend latency, throughput and server
     /// CPU per request against /healthz, memory, and how fast an event shows in
     /// the next recommendation.
@@ -229,6 +290,30 @@ pub struct AccuracyBenchArgs {
     /// Concurrent HTTP connections asking for recommendations.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub connections: u64,
+}
+
+/// `tephra bench analytics`.
+#[derive(Debug, Args, Clone)]
+pub struct AnalyticsBenchArgs {
+    /// Events in the synthetic log.
+    #[arg(long, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+
+    /// Distinct users.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub users: u64,
+
+    /// Distinct items.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub items: u64,
+
+    /// Requests per route per run.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+
+    /// Runs; the median of their p99 is reported too.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// `tephra bench ingest`.

@@ -84,14 +84,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             flags.listen = args.listen;
             flags.data_dir = Some(cli.data_dir.unwrap_or_else(|| PathBuf::from(DEMO_DATA_DIR)));
             let config = config_layers::load(file, &flags)?;
-            logging::init(cli.log_format, "info");
-            demo::run(config).await
+            // Request logs would drown the simulation's progress.
+            logging::init(cli.log_format, "warn");
+            demo::run(config, &args).await
         }
         Command::Bench(args) => {
             logging::init(cli.log_format, "warn");
             match args.which {
                 BenchCommand::Ingest(args) => bench::ingest::run(&args).await,
                 BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
+                BenchCommand::Analytics(args) => bench::analytics::run(&args).await,
                 // Its own runtime, sized for a lean load generator.
                 BenchCommand::Serve(args) => {
                     tokio::task::spawn_blocking(move || bench::serve::run(&args)).await?

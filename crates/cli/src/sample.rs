@@ -1,16 +1,17 @@
-//! A small, deterministic news catalogue with users and events, for `tephra demo`.
+//! A deterministic news catalogue and its readers, for `tephra demo`.
 //!
 //! The data is shaped like a real news app so that the demo answers look
-//! plausible: items in a handful of categories with templated headlines and
-//! tags, publish times over the last two weeks (a few hidden or expired), users
-//! with favourite categories, and events skewed towards popular items and recent
-//! days. The same seed always gives the same data (times are relative to `now`).
+//! plausible: stories in six topics with templated headlines and tags, publish
+//! times over the last two weeks (a few hidden or expired), and reader
+//! records. What readers did is made by the reader simulation
+//! (`demo::readers`). The same seed always gives the same data (times are
+//! relative to `now`).
 
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value};
-use tephra_core::{Event, Item, Timestamp, User};
+use tephra_core::{Item, Timestamp, User};
 
 /// How much sample data to make.
 #[derive(Debug, Clone, Copy)]
@@ -19,16 +20,13 @@ pub struct SampleSize {
     pub items: usize,
     /// Users.
     pub users: usize,
-    /// Events.
-    pub events: usize,
 }
 
 impl Default for SampleSize {
     fn default() -> Self {
         Self {
-            items: 300,
-            users: 200,
-            events: 20_000,
+            items: 600,
+            users: 1000,
         }
     }
 }
@@ -40,8 +38,6 @@ pub struct SampleData {
     pub items: Vec<Item>,
     /// The users.
     pub users: Vec<User>,
-    /// The events, oldest first.
-    pub events: Vec<Event>,
 }
 
 /// The seed of the demo data.
@@ -226,15 +222,10 @@ const GENERIC_TAGS: &[&str] = &["breaking", "interview", "explainer", "weekend-r
 const REGIONS: &[&str] = &["eu", "us", "asia", "latam"];
 const PLANS: &[&str] = &["free", "plus"];
 
-/// Event types with their share of all events.
-const EVENT_MIX: &[(&str, f64)] = &[
-    ("impression", 0.35),
-    ("click", 0.33),
-    ("read", 0.15),
-    ("like", 0.10),
-    ("share", 0.03),
-    ("dislike", 0.04),
-];
+/// The topics of the catalogue (each item's first category), in a fixed order.
+pub fn topics() -> Vec<&'static str> {
+    CATEGORIES.iter().map(|c| c.name).collect()
+}
 
 /// An index in `0..n` where small indices are much more likely: log-uniform, so
 /// that frequencies fall off roughly as 1/rank (a Zipf law with exponent 1), like
@@ -250,12 +241,7 @@ pub fn generate(size: SampleSize, seed: u64, now: Timestamp) -> SampleData {
     let mut rng = StdRng::seed_from_u64(seed);
     let items = items(&mut rng, size.items, now);
     let users = users(&mut rng, size.users);
-    let events = events(&mut rng, &items, size.users, size.events, now);
-    SampleData {
-        items,
-        users,
-        events,
-    }
+    SampleData { items, users }
 }
 
 fn items(rng: &mut StdRng, count: usize, now: Timestamp) -> Vec<Item> {
@@ -335,103 +321,8 @@ fn users(rng: &mut StdRng, count: usize) -> Vec<User> {
         .collect()
 }
 
-fn events(
-    rng: &mut StdRng,
-    items: &[Item],
-    users: usize,
-    count: usize,
-    now: Timestamp,
-) -> Vec<Event> {
-    if items.is_empty() || users == 0 {
-        return Vec::new();
-    }
-    // Items of each category, in a fixed random order: position in that order is
-    // the item's popularity rank within its category.
-    let mut by_category: Vec<Vec<usize>> = CATEGORIES
-        .iter()
-        .map(|c| {
-            (0..items.len())
-                .filter(|&i| items[i].categories[0] == c.name)
-                .collect()
-        })
-        .collect();
-    for list in &mut by_category {
-        shuffle(rng, list);
-    }
-    by_category.retain(|l| !l.is_empty());
-    // Each user favours one or two categories.
-    let favourites: Vec<Vec<usize>> = (0..users)
-        .map(|_| {
-            let first = rng.random_range(0..by_category.len());
-            let second = rng.random_range(0..by_category.len());
-            if first == second {
-                vec![first]
-            } else {
-                vec![first, second]
-            }
-        })
-        .collect();
-
-    let mut events: Vec<Event> = (0..count)
-        .map(|_| {
-            // Activity falls off more gently than item popularity: the share of
-            // the k most active users is sqrt(k / users).
-            let u: f64 = rng.random();
-            let user = ((users as f64 * u * u) as usize).min(users - 1);
-            let category = if rng.random_bool(0.75) {
-                *favourites[user].choose(rng).unwrap_or(&0)
-            } else {
-                rng.random_range(0..by_category.len())
-            };
-            let list = &by_category[category];
-            let item = &items[list[skewed_index(rng, list.len())]];
-            // Between publication and now, more often recent.
-            let age_limit = (now.0 - item.published_at.0).max(1);
-            let age = (age_limit as f64 * rng.random::<f64>().powi(2)) as i64;
-            Event {
-                user_id: user_id(user),
-                item_id: item.id.clone(),
-                event_type: pick_event_type(rng).to_string(),
-                value: 1.0,
-                timestamp: Timestamp(now.0 - age),
-                request_id: None,
-                scene: Some(
-                    if rng.random_bool(0.7) {
-                        "home"
-                    } else {
-                        "article"
-                    }
-                    .to_string(),
-                ),
-                position: None,
-                attribution: None,
-            }
-        })
-        .collect();
-    events.sort_by_key(|e| e.timestamp);
-    events
-}
-
-fn pick_event_type(rng: &mut StdRng) -> &'static str {
-    let mut u: f64 = rng.random();
-    for (name, share) in EVENT_MIX {
-        if u < *share {
-            return name;
-        }
-        u -= share;
-    }
-    EVENT_MIX[0].0
-}
-
-fn shuffle(rng: &mut StdRng, list: &mut [usize]) {
-    use rand::seq::SliceRandom;
-    list.shuffle(rng);
-}
-
 #[cfg(test)]
 mod tests {
-    use tephra_core::EventTypes;
-
     use super::*;
 
     const NOW: Timestamp = Timestamp(1_780_000_000_000);
@@ -441,24 +332,17 @@ mod tests {
         let a = generate(SampleSize::default(), DEMO_SEED, NOW);
         let b = generate(SampleSize::default(), DEMO_SEED, NOW);
         assert_eq!(a.items, b.items);
-        assert_eq!(a.events, b.events);
+        assert_eq!(a.users, b.users);
         let c = generate(SampleSize::default(), DEMO_SEED + 1, NOW);
-        assert_ne!(a.events, c.events);
+        assert_ne!(a.items, c.items);
     }
 
     #[test]
     fn everything_is_valid_and_shaped_like_the_brief() {
         let data = generate(SampleSize::default(), DEMO_SEED, NOW);
-        assert_eq!(
-            (data.items.len(), data.users.len(), data.events.len()),
-            (300, 200, 20_000)
-        );
-        let types = EventTypes::default();
+        assert_eq!((data.items.len(), data.users.len()), (600, 1000));
         data.items.iter().for_each(|i| i.validate().unwrap());
         data.users.iter().for_each(|u| u.validate().unwrap());
-        data.events.iter().for_each(|e| {
-            e.validate(&types).unwrap();
-        });
         assert!(data.items.iter().any(|i| i.hidden));
         assert!(data
             .items
@@ -468,32 +352,13 @@ mod tests {
             .items
             .iter()
             .all(|i| i.published_at <= NOW && i.published_at.0 > NOW.0 - 14 * DAY_MS));
-        assert!(data.events.iter().all(|e| e.timestamp <= NOW));
-        let sample_user_events = data
-            .events
-            .iter()
-            .filter(|e| e.user_id == sample_user_id())
-            .count();
-        assert!(
-            (20..500).contains(&sample_user_events),
-            "{sample_user_events}"
-        );
-    }
-
-    #[test]
-    fn popularity_is_skewed() {
-        let data = generate(SampleSize::default(), DEMO_SEED, NOW);
-        let mut per_item = std::collections::HashMap::<&str, usize>::new();
-        for e in &data.events {
-            *per_item.entry(&e.item_id).or_default() += 1;
+        for topic in topics() {
+            assert!(
+                data.items.iter().any(|i| i.categories[0] == topic),
+                "{topic}"
+            );
         }
-        let mut counts: Vec<usize> = per_item.into_values().collect();
-        counts.sort_unstable_by(|a, b| b.cmp(a));
-        let top_tenth: usize = counts[..counts.len() / 10].iter().sum();
-        assert!(
-            top_tenth * 4 > data.events.len(),
-            "the top 10% of items should get over a quarter of the events"
-        );
+        assert!(data.users.iter().any(|u| u.id == sample_user_id()));
     }
 
     #[test]

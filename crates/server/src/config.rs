@@ -262,11 +262,25 @@ impl Config {
                 "must be a positive number of hours",
             );
         }
-        for (field, types) in [
-            ("analytics.click_types", &a.click_types),
-            ("analytics.purchase_types", &a.purchase_types),
-            ("analytics.read_types", &a.read_types),
+        // A list left at its default may name types the configuration removed
+        // (they just never match); a list someone wrote must name real types.
+        let defaults = AnalyticsSettings::default();
+        for (field, types, default) in [
+            (
+                "analytics.click_types",
+                &a.click_types,
+                &defaults.click_types,
+            ),
+            (
+                "analytics.purchase_types",
+                &a.purchase_types,
+                &defaults.purchase_types,
+            ),
+            ("analytics.read_types", &a.read_types, &defaults.read_types),
         ] {
+            if types == default {
+                continue;
+            }
             if let Some(t) = types.iter().find(|t| self.events.classify(t).is_none()) {
                 return bad(
                     field,
@@ -320,6 +334,20 @@ mod tests {
             c.validate().unwrap_err().field.as_deref(),
             Some("server.api_key")
         );
+    }
+
+    #[test]
+    fn analytics_types_must_be_configured_unless_left_at_their_defaults() {
+        let mut c = Config::default();
+        c.events.positive = vec!["click".into()];
+        c.validate().unwrap();
+        c.analytics.purchase_types = vec!["order".into()];
+        assert_eq!(
+            c.validate().unwrap_err().field.as_deref(),
+            Some("analytics.purchase_types")
+        );
+        c.events.positive.push("order".into());
+        c.validate().unwrap();
     }
 
     fn toml_like(json: &str) -> Config {

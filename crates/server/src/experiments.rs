@@ -551,14 +551,13 @@ mod tests {
     #[test]
     fn results_compare_every_variant_to_the_control() {
         use crate::analytics::UnitStats;
-        use std::collections::HashMap;
         let (e, _) =
             spec(json!({"name": "x", "scene": "home", "variants": [{"name": "a"}, {"name": "b"}]}))
                 .build(&scenes(), Timestamp(0))
                 .unwrap();
         let mut units = VariantUnits::new();
         for (variant, clicks) in [("a", 1u64), ("b", 3)] {
-            let users: HashMap<u32, UnitStats> = (0..200u32)
+            let users: BTreeMap<u32, UnitStats> = (0..200u32)
                 .map(|u| {
                     let stats = UnitStats {
                         impressions: 10,

@@ -21,7 +21,8 @@ use crate::{auth, dashboard, docs, metrics, openapi};
 /// The whole HTTP API for `state`, ready to be served.
 ///
 /// `/v1` routes require the API key when one is configured; `/healthz`,
-/// `/readyz`, `/metrics`, `/openapi.json` and `/docs` stay open. Every error,
+/// `/readyz`, `/metrics`, `/openapi.json`, `/docs`, `/dashboard` and `/demo` stay open (the
+/// pages ask for the key and send it with their API calls). Every error,
 /// including unknown routes, wrong methods, oversized bodies and timeouts, is
 /// answered in the JSON error format.
 pub fn router(state: AppState) -> Router {

@@ -3,6 +3,7 @@
 //! runs, and HTTP figures come with the server's own `/healthz` as a ceiling.
 
 pub mod accuracy;
+pub mod analytics;
 mod dataset;
 pub mod ingest;
 mod load;

@@ -296,6 +296,8 @@ impl<R> Cells<'_, R> {
             timestamp: self.time("timestamp")?.unwrap_or_else(Timestamp::now),
             request_id: self.optional("request_id")?.map(str::to_string),
             scene: self.optional("scene")?.map(str::to_string),
+            position: None,
+            attribution: None,
         })
     }
 }

@@ -161,7 +161,8 @@ function appendAll(el, children) {
 /** A number with thousands separators, or "—". */
 export function num(value, digits = 0) {
   if (value === null || value === undefined || Number.isNaN(value)) return "—";
-  return Number(value).toLocaleString("en-US", {
+  const rounded = Math.abs(value) < 0.5 * 10 ** -digits ? 0 : value;
+  return Number(rounded).toLocaleString("en-US", {
     minimumFractionDigits: digits,
     maximumFractionDigits: digits,
   });
@@ -170,7 +171,9 @@ export function num(value, digits = 0) {
 /** A fraction as a percentage, or "—". */
 export function pct(value, digits = 1) {
   if (value === null || value === undefined) return "—";
-  return `${(value * 100).toFixed(digits)}%`;
+  const percent = value * 100;
+  // Tiny negatives (axis ticks near zero) would print as "-0.00%".
+  return `${(Math.abs(percent) < 0.5 * 10 ** -digits ? 0 : percent).toFixed(digits)}%`;
 }
 
 /** An RFC 3339 time as local date and time, or "—". */

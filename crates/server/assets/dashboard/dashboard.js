@@ -13,7 +13,7 @@ const REFRESH_MS = 5000;
 const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
 
 window.tephraCharts = [];
-const view = { token: 0, timer: null, interval: "hour" };
+const view = { token: 0, timer: null, interval: "hour", historyType: "" };
 
 /** Pattern on the hash path, page, whether the page refreshes itself. */
 const ROUTES = [
@@ -164,9 +164,10 @@ function labels(values) {
   return h("span", { class: "labels" }, (values ?? []).map((v) => h("span", { class: "label" }, v)));
 }
 
+/** "p = 0.042", "p < 0.001" or "p = —". */
 function pval(p) {
-  if (p === null || p === undefined) return "—";
-  return p < 0.001 ? "< 0.001" : p.toFixed(3);
+  if (p === null || p === undefined) return "p = —";
+  return p < 0.001 ? "p < 0.001" : `p = ${p.toFixed(3)}`;
 }
 
 function interval(lo, hi, fmt) {
@@ -220,8 +221,8 @@ function searchForm(kind, placeholder, value) {
   );
 }
 
-/** A table of recommended items with their explanations. */
-async function recommendationTable(answer) {
+/** A table of recommended items with their explanations; `forUser` mentions the history used. */
+async function recommendationTable(answer, forUser) {
   if (!answer.items.length) return noData("Nothing to recommend.");
   const items = await itemsById(answer.items.map((r) => r.id));
   const contributions = (c) =>
@@ -239,7 +240,7 @@ async function recommendationTable(answer) {
           { class: "muted" },
           `Scene ${answer.scene}, ranked by ${explain.ranker}`,
           explain.model ? `; model ${explain.model}${explain.retrieval ? ` (${explain.retrieval} retrieval)` : ""}` : "; no model",
-          `; ${explain.history_events} events in the history.`,
+          forUser ? `; ${explain.history_events} events in the history.` : ".",
         )
       : "",
     table(
@@ -458,7 +459,7 @@ function estimateCell(estimate, versus, fmt, isControl) {
         ? h(
             "div",
             { class: `small ${versus.p_value < 0.05 ? "significant" : "muted"}` },
-            `Δ ${signed(fmt)(versus.difference)}, p = ${pval(versus.p_value)}`,
+            `Δ ${signed(fmt)(versus.difference)}, ${pval(versus.p_value)}`,
           )
         : h("div", { class: "muted small" }, "vs control: too little data"),
   ];
@@ -543,7 +544,7 @@ function intervalChart(title, variants, pick, fmt, reference) {
 function srmBox(srm) {
   if (!srm) return noData("No assignment counts yet.");
   const expected = (srm.expected ?? []).map((v) => num(v, 0)).join(" / ");
-  const text = `users per variant ${(srm.observed ?? []).map((v) => num(v)).join(" / ")} against ${expected} expected from the weights (χ² = ${num(srm.chi_square, 2)}, p = ${pval(srm.p_value)}).`;
+  const text = `users per variant ${(srm.observed ?? []).map((v) => num(v)).join(" / ")} against ${expected} expected from the weights (χ² = ${num(srm.chi_square, 2)}, ${pval(srm.p_value)}).`;
   return srm.mismatch
     ? h(
         "div",
@@ -688,8 +689,12 @@ async function models(root, ctx) {
         ),
       );
       const opts = timeSeries(["candidate NDCG@10", "served model NDCG@10"], fmt4, true);
-      opts.scales = { x: { time: false } };
-      opts.axes[0] = { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500], values: (u, vals) => vals.map((v) => `#${v}`) };
+      // Runs are numbered 1..n: half a run of margin, integer ticks only.
+      opts.scales = { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] } };
+      opts.axes[0] = {
+        incrs: [1, 2, 5, 10, 20, 50, 100],
+        values: (u, vals) => vals.map((v) => (Number.isInteger(v) && v >= 1 && v <= runs.length ? `#${v}` : "")),
+      };
       ctx.chart(el, opts, [
         runs.map((_, i) => i + 1),
         runs.map((r) => r.candidate_holdout?.ndcg_at_10 ?? null),
@@ -717,10 +722,29 @@ async function userPage(root, ctx, id) {
       root,
       "History (latest 50 events)",
       async (body) => {
-        const { events } = await api(`/v1/users/${enc(id)}/events?limit=50`);
-        if (!events.length) return body.replaceChildren(noData("No events."));
+        // Impressions outnumber everything else: a type filter shows what the user did.
+        const type = view.historyType;
+        const [{ events }, configured] = await Promise.all([
+          api(`/v1/users/${enc(id)}/events?limit=50${type ? `&type=${enc(type)}` : ""}`),
+          apiOrNull("/v1/analytics/events?interval=day").catch(() => null),
+        ]);
+        const types = configured?.types ?? [];
+        const picker = h(
+          "select",
+          {
+            name: "type",
+            onchange: (event) => {
+              view.historyType = event.target.value;
+              ctx.rerender();
+            },
+          },
+          h("option", { value: "" }, "all types"),
+          types.map((t) => h("option", { value: t, selected: t === type }, t)),
+        );
+        if (!events.length) return body.replaceChildren(types.length ? picker : "", noData("No events."));
         const items = await itemsById(events.map((e) => e.item_id));
         body.replaceChildren(
+          types.length ? h("p", {}, "Show ", picker) : "",
           table(
             ["Time", "Type", "Item", "Value", "Scene", "Position", "Request"],
             events.map((e) => ({
@@ -744,7 +768,7 @@ async function userPage(root, ctx, id) {
       root,
       "Recommendations now",
       async (body) => {
-        body.replaceChildren(await recommendationTable(await api(`/v1/recommend/${enc(id)}?n=10&explain=true`)));
+        body.replaceChildren(await recommendationTable(await api(`/v1/recommend/${enc(id)}?n=10&explain=true`), true));
       },
       "recommendations",
     ),
@@ -787,7 +811,7 @@ async function itemPage(root, ctx, id) {
       root,
       "Similar items",
       async (body) => {
-        body.replaceChildren(await recommendationTable(await api(`/v1/items/${enc(id)}/similar?n=10&explain=true`)));
+        body.replaceChildren(await recommendationTable(await api(`/v1/items/${enc(id)}/similar?n=10&explain=true`), false));
       },
       "similar",
     ),

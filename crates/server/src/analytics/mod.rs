@@ -120,7 +120,7 @@ pub struct UnitStats {
 }
 
 /// Per-user figures of every variant of one experiment.
-pub type VariantUnits = HashMap<String, HashMap<u32, UnitStats>>;
+pub type VariantUnits = HashMap<String, BTreeMap<u32, UnitStats>>;
 
 /// Distinct users active on one day, split by whether it was their first day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -665,7 +665,7 @@ pub struct VariantFigures {
 }
 
 /// Computes a variant's figures from its users' sums.
-pub fn variant_figures(units: Option<&HashMap<u32, UnitStats>>) -> VariantFigures {
+pub fn variant_figures(units: Option<&BTreeMap<u32, UnitStats>>) -> VariantFigures {
     let mut ctr = Samples::new();
     let mut revenue = Samples::new();
     let mut dwell = Samples::new();

@@ -71,7 +71,10 @@ fn time_series_count_by_type_in_zero_filled_buckets() {
     assert_eq!(series[1].counts["impression"], 1);
     // Only events of a placement (with a scene) count towards CTR.
     let ctr = a.ctr_series(&days);
-    assert_eq!((ctr[0].impressions, ctr[0].clicks, ctr[0].ctr), (0, 0, None));
+    assert_eq!(
+        (ctr[0].impressions, ctr[0].clicks, ctr[0].ctr),
+        (0, 0, None)
+    );
     let mut shown = event(1, 1, "impression", T0 + 7);
     shown.scene = Some("home".to_owned());
     a.apply(&shown);
@@ -79,7 +82,10 @@ fn time_series_count_by_type_in_zero_filled_buckets() {
     clicked.scene = Some("home".to_owned());
     a.apply(&clicked);
     let ctr = a.ctr_series(&days);
-    assert_eq!((ctr[0].impressions, ctr[0].clicks, ctr[0].ctr), (1, 1, Some(1.0)));
+    assert_eq!(
+        (ctr[0].impressions, ctr[0].clicks, ctr[0].ctr),
+        (1, 1, Some(1.0))
+    );
 }
 
 #[test]
