@@ -399,6 +399,27 @@ impl Samples {
         self.sum_y += y;
     }
 
+    /// Takes back one unit pushed earlier with these values: the exact
+    /// inverse of [`Samples::push`], so that a unit whose sums changed can be
+    /// replaced (remove the old values, push the new) and per-unit figures can
+    /// be kept up to date event by event without a pass over all units.
+    pub fn remove(&mut self, x: f64, y: f64) {
+        if self.n <= 1 {
+            *self = Self::default();
+            return;
+        }
+        let rest = (self.n - 1) as f64;
+        let dx = x - (self.sum_x - x) / rest;
+        let dy = y - (self.sum_y - y) / rest;
+        let weight = rest / (rest + 1.0);
+        self.comoment_xx = (self.comoment_xx - weight * dx * dx).max(0.0);
+        self.comoment_yy = (self.comoment_yy - weight * dy * dy).max(0.0);
+        self.comoment_xy -= weight * dx * dy;
+        self.n -= 1;
+        self.sum_x -= x;
+        self.sum_y -= y;
+    }
+
     /// Number of units pushed so far.
     pub fn n(&self) -> u64 {
         self.n
@@ -1049,5 +1070,40 @@ mod tests {
         assert_eq!(Estimate::normal(f64::NAN, 1.0), None);
         assert_eq!(Estimate::normal(1.0, f64::INFINITY), None);
         assert_eq!(Estimate::normal(1.0, -1.0), None);
+    }
+
+    #[test]
+    fn remove_undoes_push() {
+        let units = [
+            (1.0, 10.0),
+            (3.0, 12.0),
+            (0.0, 4.0),
+            (7.0, 20.0),
+            (2.0, 9.0),
+        ];
+        let mut all = Samples::new();
+        units.iter().for_each(|&(x, y)| all.push(x, y));
+        // Replace the second unit's values, as an event would.
+        all.remove(3.0, 12.0);
+        all.push(5.0, 13.0);
+        let mut direct = Samples::new();
+        for &(x, y) in &[
+            (1.0, 10.0),
+            (0.0, 4.0),
+            (7.0, 20.0),
+            (2.0, 9.0),
+            (5.0, 13.0),
+        ] {
+            direct.push(x, y);
+        }
+        let (a, b) = (all.ratio().unwrap(), direct.ratio().unwrap());
+        assert!((a.value - b.value).abs() < 1e-12);
+        assert!((a.std_error - b.std_error).abs() < 1e-12, "{a:?} {b:?}");
+        let (a, b) = (all.mean().unwrap(), direct.mean().unwrap());
+        assert!((a.std_error - b.std_error).abs() < 1e-12, "{a:?} {b:?}");
+        let mut one = Samples::new();
+        one.push(1.0, 2.0);
+        one.remove(1.0, 2.0);
+        assert_eq!((one.n(), one.sum_x(), one.sum_y()), (0, 0.0, 0.0));
     }
 }

@@ -557,17 +557,16 @@ mod tests {
                 .unwrap();
         let mut units = VariantUnits::new();
         for (variant, clicks) in [("a", 1u64), ("b", 3)] {
-            let users: BTreeMap<u32, UnitStats> = (0..200u32)
-                .map(|u| {
-                    let stats = UnitStats {
+            let stats = units.entry(variant.to_owned()).or_default();
+            for u in 0..200u32 {
+                stats.record(u, |unit| {
+                    *unit = UnitStats {
                         impressions: 10,
                         clicks: clicks + u64::from(u % 2),
                         ..UnitStats::default()
-                    };
-                    (u, stats)
-                })
-                .collect();
-            units.insert(variant.to_owned(), users);
+                    }
+                });
+            }
         }
         let r = results(&e, Some(&units));
         assert_eq!(r.variants[0].vs_control, None);

@@ -339,6 +339,7 @@ async fn simulate(client: &Client, world: &World, args: &DemoArgs) -> anyhow::Re
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let started = Instant::now();
+    let started_at = Timestamp::now();
     let mut order: Vec<usize> = (0..world.readers.len()).collect();
     for round in 0..args.rounds {
         order.shuffle(&mut StdRng::seed_from_u64(args.seed ^ round as u64));
@@ -348,8 +349,13 @@ async fn simulate(client: &Client, world: &World, args: &DemoArgs) -> anyhow::Re
                 let bar = bar.clone();
                 async move {
                     let seed = args.seed ^ ((round as u64) << 32) ^ reader as u64;
-                    let outcome =
-                        visit(client, world, &states[reader], reader, args.feed_size, seed).await;
+                    // Each round stands for an hour of the portal's day, the
+                    // last one ending now, so that charts show the rounds.
+                    let at = Timestamp(
+                        started_at.millis() - (args.rounds - 1 - round) as i64 * 3_600_000,
+                    );
+                    let page = (reader, args.feed_size, seed, at);
+                    let outcome = visit(client, world, &states[reader], page).await;
                     bar.inc(1);
                     outcome
                 }
@@ -411,14 +417,13 @@ async fn start_experiment(client: &Client) -> anyhow::Result<String> {
 }
 
 /// One visit: the reader opens their feed, sees it (impressions), clicks by
-/// the model; everything is reported with the response's `request_id`.
+/// the model; everything is reported with the response's `request_id`, dated
+/// `at` (the round's hour).
 async fn visit(
     client: &Client,
     world: &World,
     state: &Mutex<ReaderState>,
-    reader: usize,
-    feed_size: usize,
-    seed: u64,
+    (reader, feed_size, seed, at): (usize, usize, u64, Timestamp),
 ) -> anyhow::Result<()> {
     let reader_id = &world.readers[reader];
     let feed = client
@@ -444,7 +449,8 @@ async fn visit(
             };
             let event = |event_type: &str, value: f64| {
                 json!({"user_id": reader_id, "item_id": id, "type": event_type, "value": value,
-                       "request_id": request_id, "position": position, "scene": "home"})
+                       "request_id": request_id, "position": position, "scene": "home",
+                       "timestamp": at})
             };
             events.push(event("impression", 1.0));
             let seen = state.seen.entry(story).or_insert(0);

@@ -119,8 +119,58 @@ pub struct UnitStats {
     pub dwell: f64,
 }
 
-/// Per-user figures of every variant of one experiment.
-pub type VariantUnits = HashMap<String, BTreeMap<u32, UnitStats>>;
+/// One variant's users and the running moments of their figures.
+///
+/// Each event changes one user's sums; the moments take back the user's old
+/// values and add the new ones ([`Samples::remove`], [`Samples::push`]), so
+/// results are read in constant time however many users a variant has.
+#[derive(Debug, Clone, Default)]
+pub struct VariantStats {
+    units: HashMap<u32, UnitStats>,
+    /// (clicks, impressions) per user.
+    ctr: Samples,
+    /// (revenue, 1) per user.
+    revenue: Samples,
+    /// (dwell, reads) per user with at least one read.
+    dwell: Samples,
+    impressions: u64,
+    clicks: u64,
+    buyers: u64,
+}
+
+impl VariantStats {
+    /// Changes one user's figures with `change` and updates the moments.
+    pub fn record(&mut self, user: u32, change: impl FnOnce(&mut UnitStats)) {
+        let known = self.units.contains_key(&user);
+        let unit = self.units.entry(user).or_default();
+        let old = *unit;
+        change(unit);
+        let new = *unit;
+        if known {
+            self.ctr.remove(old.clicks as f64, old.impressions as f64);
+            self.revenue.remove(old.revenue, 1.0);
+        }
+        self.ctr.push(new.clicks as f64, new.impressions as f64);
+        self.revenue.push(new.revenue, 1.0);
+        if old.reads > 0 {
+            self.dwell.remove(old.dwell, old.reads as f64);
+        }
+        if new.reads > 0 {
+            self.dwell.push(new.dwell, new.reads as f64);
+        }
+        self.impressions += new.impressions - old.impressions;
+        self.clicks += new.clicks - old.clicks;
+        self.buyers += u64::from(old.purchases == 0 && new.purchases > 0);
+    }
+
+    /// Users with at least one attributed event.
+    pub fn users(&self) -> u64 {
+        self.units.len() as u64
+    }
+}
+
+/// The variants of one experiment, by name.
+pub type VariantUnits = HashMap<String, VariantStats>;
 
 /// Distinct users active on one day, split by whether it was their first day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -406,27 +456,25 @@ impl Analytics {
                     role,
                 );
             }
-            let unit = self
-                .experiments
+            let value = event.value;
+            self.experiments
                 .entry(experiment.clone())
                 .or_default()
                 .entry(variant.clone())
                 .or_default()
-                .entry(event.user)
-                .or_default();
-            match role {
-                Role::Impression => unit.impressions += 1,
-                Role::Click => unit.clicks += 1,
-                Role::Purchase => {
-                    unit.purchases += 1;
-                    unit.revenue += event.value;
-                }
-                Role::Read => {
-                    unit.reads += 1;
-                    unit.dwell += event.value;
-                }
-                Role::Other => {}
-            }
+                .record(event.user, |unit| match role {
+                    Role::Impression => unit.impressions += 1,
+                    Role::Click => unit.clicks += 1,
+                    Role::Purchase => {
+                        unit.purchases += 1;
+                        unit.revenue += value;
+                    }
+                    Role::Read => {
+                        unit.reads += 1;
+                        unit.dwell += value;
+                    }
+                    Role::Other => {}
+                });
         }
         self.see_user(event.user, ms.div_euclid(DAY_MS));
     }
@@ -664,31 +712,28 @@ pub struct VariantFigures {
     pub dwell_seconds: Option<Estimate>,
 }
 
-/// Computes a variant's figures from its users' sums.
-pub fn variant_figures(units: Option<&BTreeMap<u32, UnitStats>>) -> VariantFigures {
-    let mut ctr = Samples::new();
-    let mut revenue = Samples::new();
-    let mut dwell = Samples::new();
-    let (mut impressions, mut clicks, mut buyers) = (0u64, 0u64, 0u64);
-    for u in units.into_iter().flat_map(|m| m.values()) {
-        impressions += u.impressions;
-        clicks += u.clicks;
-        buyers += u64::from(u.purchases > 0);
-        ctr.push(u.clicks as f64, u.impressions as f64);
-        revenue.push(u.revenue, 1.0);
-        if u.reads > 0 {
-            dwell.push(u.dwell, u.reads as f64);
-        }
-    }
-    let users = ctr.n();
+/// A variant's figures with their intervals, read from its running moments.
+pub fn variant_figures(stats: Option<&VariantStats>) -> VariantFigures {
+    let Some(v) = stats else {
+        return VariantFigures {
+            users: 0,
+            impressions: 0,
+            clicks: 0,
+            ctr: None,
+            conversion: None,
+            revenue_per_user: None,
+            dwell_seconds: None,
+        };
+    };
+    let users = v.users();
     VariantFigures {
         users,
-        impressions,
-        clicks,
-        ctr: ctr.ratio(),
-        conversion: stats::wilson(buyers, users),
-        revenue_per_user: revenue.mean(),
-        dwell_seconds: dwell.ratio(),
+        impressions: v.impressions,
+        clicks: v.clicks,
+        ctr: v.ctr.ratio(),
+        conversion: stats::wilson(v.buyers, users),
+        revenue_per_user: v.revenue.mean(),
+        dwell_seconds: v.dwell.ratio(),
     }
 }
 
