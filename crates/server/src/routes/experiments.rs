@@ -30,6 +30,11 @@ fn not_found(name: &str) -> ApiError {
     }
 }
 
+/// The experiment `name`, or the 404 that says how to list them.
+fn find(state: &AppState, name: &str) -> Result<std::sync::Arc<Loaded>, ApiError> {
+    state.experiments().get(name).ok_or_else(|| not_found(name))
+}
+
 fn refused(e: experiments::Invalid) -> ApiError {
     ApiError::InvalidField {
         field: Some(e.field),
@@ -137,10 +142,7 @@ pub async fn get(
     State(state): State<AppState>,
     IdPath(name): IdPath,
 ) -> Result<Json<Experiment>, ApiError> {
-    let loaded = state
-        .experiments()
-        .get(&name)
-        .ok_or_else(|| not_found(&name))?;
+    let loaded = find(&state, &name)?;
     Ok(Json(loaded.experiment.clone()))
 }
 
@@ -162,10 +164,7 @@ pub async fn start(
     IdPath(name): IdPath,
 ) -> Result<Json<Experiment>, ApiError> {
     let _edit = state.experiments().edits.lock().await;
-    let loaded = state
-        .experiments()
-        .get(&name)
-        .ok_or_else(|| not_found(&name))?;
+    let loaded = find(&state, &name)?;
     let mut experiment = loaded.experiment.clone();
     if experiment.status == Status::Running {
         return Ok(Json(experiment));
@@ -211,10 +210,7 @@ pub async fn stop(
     IdPath(name): IdPath,
 ) -> Result<Json<Experiment>, ApiError> {
     let _edit = state.experiments().edits.lock().await;
-    let loaded = state
-        .experiments()
-        .get(&name)
-        .ok_or_else(|| not_found(&name))?;
+    let loaded = find(&state, &name)?;
     if loaded.experiment.status != Status::Running {
         return Ok(Json(loaded.experiment.clone()));
     }
@@ -241,10 +237,7 @@ pub async fn delete(
     IdPath(name): IdPath,
 ) -> Result<StatusCode, ApiError> {
     let _edit = state.experiments().edits.lock().await;
-    let loaded = state
-        .experiments()
-        .get(&name)
-        .ok_or_else(|| not_found(&name))?;
+    let loaded = find(&state, &name)?;
     if loaded.experiment.status == Status::Running {
         return Err(ApiError::Conflict {
             field: None,
@@ -272,10 +265,7 @@ pub async fn results(
     State(state): State<AppState>,
     IdPath(name): IdPath,
 ) -> Result<Json<Results>, ApiError> {
-    let loaded = state
-        .experiments()
-        .get(&name)
-        .ok_or_else(|| not_found(&name))?;
+    let loaded = find(&state, &name)?;
     let analytics = state.analytics().lock();
     Ok(Json(experiments::results(
         &loaded.experiment,

@@ -391,3 +391,39 @@ async fn training_runs_are_listed_in_the_history() {
     );
     assert!(run["finished_at"].is_string(), "{history}");
 }
+
+#[tokio::test]
+async fn bad_positions_are_refused_and_lose_nothing() {
+    let s = TestServer::start().await;
+    s.post("/v1/items", &items("i", 3)).await.ok();
+    let good = json!({"user_id": "u", "item_id": "i000", "type": "impression", "position": 0});
+    for (bad, code) in [
+        (json!(-1), "invalid_field"),
+        (json!("first"), "invalid_field"),
+        (json!(1.5), "invalid_field"),
+        (json!(1_000_000_000), "invalid_value"),
+    ] {
+        let mut event = good.clone();
+        event["position"] = bad.clone();
+        let reply = s.post("/v1/events", &json!([good, event])).await;
+        assert_eq!(reply.status, 422, "{bad}: {}", reply.text);
+        assert_eq!(reply.code(), code, "{bad}: {}", reply.text);
+        assert_eq!(reply.field(), Some("[1].position"), "{bad}: {}", reply.text);
+    }
+    // Nothing of the refused batches was stored or counted.
+    s.get("/v1/users/u/events")
+        .await
+        .assert_error(404, "not_found");
+    let events = s
+        .get("/v1/analytics/events?interval=day")
+        .await
+        .ok()
+        .clone();
+    let today = events["buckets"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(today["counts"]["impression"], 0, "{events}");
+}
