@@ -46,7 +46,7 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct AnalyticsSettings {
     /// Recommendation responses remembered for attributing later events to
-    /// them (about 100 bytes plus 12 per answered item each).
+    /// them (about 130 bytes plus 8 per answered item each).
     pub max_tracked_requests: usize,
     /// How long after its last page a response can still be attributed, in hours.
     pub attribution_window_hours: f64,
@@ -61,7 +61,7 @@ pub struct AnalyticsSettings {
 impl Default for AnalyticsSettings {
     fn default() -> Self {
         Self {
-            max_tracked_requests: 1_000_000,
+            max_tracked_requests: 500_000,
             attribution_window_hours: 24.0,
             click_types: vec!["click".to_owned()],
             purchase_types: vec!["purchase".to_owned()],

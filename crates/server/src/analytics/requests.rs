@@ -1,8 +1,14 @@
 //! What each recommendation response showed, so that later events naming its
 //! `request_id` can be attributed to the scene, recall source and experiment
 //! variant that produced their item.
+//!
+//! The log holds many responses (`analytics.max_tracked_requests`), so each is
+//! kept compact: the request id as the 128-bit UUID the server issued, scene
+//! and variant names shared between responses, and per item only its index and
+//! source (its position is its place in the list).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -10,13 +16,12 @@ use tephra_core::Attribution;
 
 use crate::pipeline::Source;
 
-/// One item of a response: where it was placed and which source produced it.
+/// One item of a response: which source produced it (its position is its
+/// index in [`ServedRequest::items`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServedItem {
     /// Dense item index.
     pub item: u32,
-    /// 0-based place across all pages of the request.
-    pub position: u32,
     /// The source that contributed most, or the rule that placed it.
     pub source: Source,
 }
@@ -25,32 +30,40 @@ pub struct ServedItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServedRequest {
     /// The scene it was ranked with.
-    pub scene: String,
+    pub scene: Arc<str>,
     /// `(experiment, variant)` when the response was part of an experiment.
-    pub arm: Option<(String, String)>,
-    /// What it answered, in order.
+    pub arm: Option<(Arc<str>, Arc<str>)>,
+    /// What it answered, in order, across its pages.
     pub items: Vec<ServedItem>,
     touched: Instant,
 }
 
 impl ServedRequest {
     /// The attribution of an event on `item` following this response: source
-    /// (when the item was in it), experiment and variant.
-    pub fn attribution(&self, item: u32) -> (Attribution, Option<u32>) {
-        let served = self.items.iter().find(|s| s.item == item);
+    /// (when the item was in it), experiment and variant; and the item's
+    /// position.
+    pub fn attribution(&self, item: Option<u32>) -> (Attribution, Option<u32>) {
+        let served = item.and_then(|item| self.items.iter().position(|s| s.item == item));
         let (experiment, variant) = match &self.arm {
-            Some((e, v)) => (Some(e.clone()), Some(v.clone())),
+            Some((e, v)) => (Some(e.to_string()), Some(v.to_string())),
             None => (None, None),
         };
         (
             Attribution {
-                source: served.map(|s| s.source.as_str().to_owned()),
+                source: served.map(|i| self.items[i].source.as_str().to_owned()),
                 experiment,
                 variant,
             },
-            served.map(|s| s.position),
+            served.map(|i| i as u32),
         )
     }
+}
+
+/// The key of a response: request ids are UUIDs issued by the server (a
+/// client can only continue a session, never open one with its own id), so
+/// any other text names no remembered response.
+fn key(request_id: &str) -> Option<u128> {
+    uuid::Uuid::try_parse(request_id).ok().map(|u| u.as_u128())
 }
 
 /// Responses remembered, bounded in number and age; the oldest go first.
@@ -62,9 +75,22 @@ pub struct RequestLog {
 
 #[derive(Default)]
 struct Inner {
-    by_id: HashMap<String, ServedRequest>,
+    by_id: HashMap<u128, ServedRequest>,
     /// Ids in first-recorded order.
-    order: VecDeque<String>,
+    order: VecDeque<u128>,
+    /// Scene, experiment and variant names, shared by the responses.
+    names: HashSet<Arc<str>>,
+}
+
+impl Inner {
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(shared) = self.names.get(name) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 impl RequestLog {
@@ -77,54 +103,55 @@ impl RequestLog {
         }
     }
 
-    /// Records a page of the response `id`; positions continue after the pages
-    /// recorded before.
+    /// Records a page of the response `id` (a server-issued UUID; anything
+    /// else is ignored); positions continue after the pages recorded before.
     pub fn record(
         &self,
         id: &str,
         scene: &str,
-        arm: Option<(String, String)>,
+        arm: Option<(&str, &str)>,
         page: impl IntoIterator<Item = (u32, Source)>,
     ) {
+        let Some(id) = key(id) else {
+            return;
+        };
         let now = Instant::now();
         let mut inner = self.inner.lock();
-        let is_new = !inner.by_id.contains_key(id);
-        let request = inner
-            .by_id
-            .entry(id.to_owned())
-            .or_insert_with(|| ServedRequest {
-                scene: scene.to_owned(),
-                arm,
-                items: Vec::new(),
-                touched: now,
-            });
+        if !inner.by_id.contains_key(&id) {
+            let scene = inner.name(scene);
+            let arm = arm.map(|(e, v)| (inner.name(e), inner.name(v)));
+            inner.by_id.insert(
+                id,
+                ServedRequest {
+                    scene,
+                    arm,
+                    items: Vec::new(),
+                    touched: now,
+                },
+            );
+            inner.order.push_back(id);
+        }
+        let request = inner.by_id.get_mut(&id).expect("inserted above");
         request.touched = now;
-        for (item, source) in page {
-            let position = request.items.len() as u32;
-            request.items.push(ServedItem {
-                item,
-                position,
-                source,
-            });
-        }
-        if is_new {
-            inner.order.push_back(id.to_owned());
-        }
+        request.items.extend(
+            page.into_iter()
+                .map(|(item, source)| ServedItem { item, source }),
+        );
         while inner.by_id.len() > self.max {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
             };
             inner.by_id.remove(&oldest);
         }
-        while let Some(oldest) = inner.order.front() {
+        while let Some(&oldest) = inner.order.front() {
             let expired = inner
                 .by_id
-                .get(oldest)
+                .get(&oldest)
                 .is_none_or(|r| now.duration_since(r.touched) >= self.ttl);
             if !expired {
                 break;
             }
-            let oldest = inner.order.pop_front().expect("front exists");
+            inner.order.pop_front();
             inner.by_id.remove(&oldest);
         }
     }
@@ -134,7 +161,7 @@ impl RequestLog {
         let inner = self.inner.lock();
         inner
             .by_id
-            .get(id)
+            .get(&key(id)?)
             .filter(|r| r.touched.elapsed() < self.ttl)
             .cloned()
     }
@@ -150,13 +177,10 @@ impl RequestLog {
         let inner = self.inner.lock();
         let request = inner
             .by_id
-            .get(id)
+            .get(&key(id)?)
             .filter(|r| r.touched.elapsed() < self.ttl)?;
-        let (attribution, position) = match item {
-            Some(item) => request.attribution(item),
-            None => request.attribution(u32::MAX),
-        };
-        Some((request.scene.clone(), attribution, position))
+        let (attribution, position) = request.attribution(item);
+        Some((request.scene.to_string(), attribution, position))
     }
 
     /// Responses remembered now.
@@ -174,40 +198,64 @@ impl RequestLog {
 mod tests {
     use super::*;
 
+    fn id(n: u128) -> String {
+        uuid::Uuid::from_u128(n).to_string()
+    }
+
     #[test]
     fn pages_continue_positions_and_attribute_items() {
         let log = RequestLog::new(10, Duration::from_secs(60));
-        let arm = Some(("feed".to_owned(), "b".to_owned()));
+        let r1 = id(1);
         log.record(
-            "r1",
+            &r1,
             "home",
-            arm.clone(),
+            Some(("feed", "b")),
             [(5, Source::Collaborative), (7, Source::Trending)],
         );
-        log.record("r1", "home", None, [(9, Source::Popular)]);
-        let r = log.get("r1").unwrap();
-        assert_eq!(r.arm, arm);
-        let (a, position) = r.attribution(9);
+        log.record(&r1, "home", None, [(9, Source::Popular)]);
+        let r = log.get(&r1).unwrap();
+        assert_eq!(
+            r.arm.as_ref().map(|(e, v)| (&**e, &**v)),
+            Some(("feed", "b"))
+        );
+        let (a, position) = r.attribution(Some(9));
         assert_eq!(position, Some(2));
         assert_eq!(a.source.as_deref(), Some("popular"));
         assert_eq!(a.variant.as_deref(), Some("b"));
-        let (a, position) = r.attribution(1234);
+        let (a, position) = r.attribution(Some(1234));
         assert_eq!((a.source, position), (None, None));
         assert_eq!(a.experiment.as_deref(), Some("feed"));
+        let (scene, _, position) = log.attribute(&r1, Some(7)).unwrap();
+        assert_eq!((scene.as_str(), position), ("home", Some(1)));
+        // Ids the server did not issue name nothing.
+        log.record("not-a-uuid", "home", None, [(1, Source::Latest)]);
+        assert!(log.get("not-a-uuid").is_none());
+        assert!(log.attribute("not-a-uuid", Some(1)).is_none());
+        assert_eq!(log.len(), 1);
     }
 
     #[test]
     fn oldest_requests_are_forgotten_beyond_the_bound_and_after_the_ttl() {
         let log = RequestLog::new(2, Duration::from_secs(60));
-        for id in ["a", "b", "c"] {
-            log.record(id, "home", None, [(1, Source::Latest)]);
+        for n in 1..=3 {
+            log.record(&id(n), "home", None, [(1, Source::Latest)]);
         }
         assert_eq!(log.len(), 2);
-        assert!(log.get("a").is_none());
-        assert!(log.get("c").is_some());
+        assert!(log.get(&id(1)).is_none());
+        assert!(log.get(&id(3)).is_some());
 
         let log = RequestLog::new(10, Duration::ZERO);
-        log.record("x", "home", None, [(1, Source::Latest)]);
-        assert!(log.get("x").is_none());
+        log.record(&id(1), "home", None, [(1, Source::Latest)]);
+        assert!(log.get(&id(1)).is_none());
+    }
+
+    #[test]
+    fn names_are_shared_between_responses() {
+        let log = RequestLog::new(10, Duration::from_secs(60));
+        log.record(&id(1), "home", Some(("feed", "a")), [(1, Source::Latest)]);
+        log.record(&id(2), "home", Some(("feed", "a")), [(1, Source::Latest)]);
+        let (a, b) = (log.get(&id(1)).unwrap(), log.get(&id(2)).unwrap());
+        assert!(Arc::ptr_eq(&a.scene, &b.scene));
+        assert!(Arc::ptr_eq(&a.arm.unwrap().1, &b.arm.unwrap().1));
     }
 }

@@ -370,7 +370,7 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
     state.requests().record(
         &request_id,
         &scene_name,
-        arm.clone(),
+        arm.as_ref().map(|(e, v)| (e.as_str(), v.as_str())),
         ranked.iter().map(|r| (r.item, r.source)),
     );
     state
