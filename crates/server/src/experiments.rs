@@ -152,9 +152,14 @@ pub const MAX_NAME_LEN: usize = 64;
 /// digits, `-`, `_` and `.`.
 fn check_name(name: &str) -> Result<(), String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(plain) {
+    // A leading dot would allow `.` and `..`, which clients fold out of URLs.
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || name.starts_with('.')
+        || !name.chars().all(plain)
+    {
         return Err(format!(
-            "`{}` is not a valid name: use 1 to {MAX_NAME_LEN} ASCII letters, digits, `-`, `_` or `.`",
+            "`{}` is not a valid name: use 1 to {MAX_NAME_LEN} ASCII letters, digits, `-`, `_` or `.`, not starting with `.`",
             name.escape_debug()
         ));
     }
@@ -323,8 +328,9 @@ impl Experiments {
             .cloned()
     }
 
-    /// The arm that `unit` (a user id, or a request id for anonymous requests)
-    /// gets on `scene`, if an experiment runs there.
+    /// The arm that the user `unit` gets on `scene`, if an experiment runs
+    /// there. Only requests for a user take part: results are computed over
+    /// users, so each user must see one variant only.
     pub fn arm(&self, scene: &str, unit: &str) -> Option<Arm> {
         let loaded = self.running_on(scene, "")?;
         let weights: Vec<f64> = loaded

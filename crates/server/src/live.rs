@@ -124,7 +124,13 @@ struct UserState {
     /// Positive events as `(seq, item, timestamp ms)`, ascending by `seq`: the
     /// ordered history models score (recency weighting needs the order).
     positives: Vec<(Seq, u32, i64)>,
+    /// Items shown to the user with how often, in first-shown order (at most
+    /// [`MAX_SHOWN`]; the oldest are forgotten first), for impression fatigue.
+    shown: Vec<(u32, u16)>,
 }
+
+/// Most distinct shown items remembered per user.
+pub const MAX_SHOWN: usize = 512;
 
 impl UserState {
     /// Adds an event to the user's list, keeping it ordered by `seq` even when
@@ -145,6 +151,19 @@ impl UserState {
     }
 
     /// Adds a positive event to the ordered history; a replayed event is kept once.
+    /// Counts one impression of `item`.
+    fn record_shown(&mut self, item: u32) {
+        match self.shown.iter_mut().find(|(i, _)| *i == item) {
+            Some((_, count)) => *count = count.saturating_add(1),
+            None => {
+                if self.shown.len() == MAX_SHOWN {
+                    self.shown.drain(..MAX_SHOWN / 4);
+                }
+                self.shown.push((item, 1));
+            }
+        }
+    }
+
     fn record_positive(&mut self, seq: Seq, item: u32, at_ms: i64) {
         match self.positives.last() {
             Some(&(last, _, _)) if last >= seq => {
@@ -403,7 +422,8 @@ impl LiveState {
             Some(EventKind::Negative) => {
                 user.interacted.insert(item);
             }
-            Some(EventKind::Impression) | None => {}
+            Some(EventKind::Impression) => user.record_shown(item),
+            None => {}
         }
         user.record_event(event.seq, type_id);
     }
@@ -627,6 +647,13 @@ impl LiveState {
         Some(filter)
     }
 
+    /// Items shown to the user before, with how often.
+    pub(crate) fn shown(&self, user: u32) -> &[(u32, u16)] {
+        self.users
+            .get(user as usize)
+            .map_or(&[][..], |u| &u.shown[..])
+    }
+
     /// Items the user had a positive or negative event with (never recommended).
     pub(crate) fn interacted(&self, user: u32) -> impl Iterator<Item = u32> + '_ {
         self.users
@@ -764,6 +791,7 @@ mod tests {
                 offset: q.offset,
                 now,
                 seed: 0,
+                shown: &[],
             };
             let scene = crate::pipeline::scene::Scene::home();
             let ranker = crate::pipeline::BlendRanker::for_scene(&scene);

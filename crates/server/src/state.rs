@@ -93,10 +93,10 @@ impl AppState {
             }
         }
 
-        let mut analytics = Analytics::new(Roles::from_settings(
-            config.events.clone(),
-            &config.analytics,
-        ));
+        let mut analytics = Analytics::new(
+            Roles::from_settings(config.events.clone(), &config.analytics)
+                .with_scenes(config.scenes.keys()),
+        );
         let mut events = 0u64;
         let mut next_seq = 0;
         loop {

@@ -161,7 +161,7 @@ impl AppState {
             };
             let item = live.item_index(&e.item_id);
             if let Some((scene, attribution, position)) =
-                self.requests().attribute(request_id, item)
+                self.requests().attribute(request_id, &e.user_id, item)
             {
                 e.scene.get_or_insert(scene);
                 if e.position.is_none() {

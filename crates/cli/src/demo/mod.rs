@@ -279,14 +279,23 @@ impl Client {
         }
     }
 
-    async fn send(&self, builder: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    /// Sends with the API key; the status and the JSON body, whatever the status.
+    async fn send_raw(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let builder = match &self.api_key {
             Some(key) => builder.bearer_auth(key),
             None => builder,
         };
         let response = builder.send().await.context("the server did not answer")?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Sends with the API key; the JSON body of a success, an error otherwise.
+    async fn send(&self, builder: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let (status, body) = self.send_raw(builder).await?;
         if !status.is_success() {
             bail!("the server answered {status}: {body}");
         }
@@ -394,26 +403,34 @@ async fn start_experiment(client: &Client) -> anyhow::Result<String> {
         }
     }
     let taken = |name: &str| existing.iter().any(|e| e["name"] == name);
-    let name = std::iter::once("news-feed".to_owned())
+    let names = std::iter::once("news-feed".to_owned())
         .chain((2..).map(|i| format!("news-feed-{i}")))
-        .find(|n| !taken(n))
-        .expect("an unbounded sequence has a free name");
-    client
-        .post(
-            "/v1/experiments",
-            &json!({
-                "name": name,
-                "scene": "home",
-                "start": true,
-                "variants": [
-                    {"name": "popularity", "weight": 1,
-                     "overrides": {"recall": [{"source": "popular", "quota": 200}]}},
-                    {"name": "personalized", "weight": 1}
-                ]
-            }),
-        )
-        .await?;
-    Ok(name)
+        .filter(|n| !taken(n));
+    // A deleted experiment's name stays taken while its events are stored
+    // (the server answers 409): try the next one.
+    for name in names.take(1000) {
+        let body = json!({
+            "name": name,
+            "scene": "home",
+            "start": true,
+            "variants": [
+                {"name": "popularity", "weight": 1,
+                 "overrides": {"recall": [{"source": "popular", "quota": 200}]}},
+                {"name": "personalized", "weight": 1}
+            ]
+        });
+        let builder = client
+            .http
+            .post(format!("{}/v1/experiments", client.url))
+            .json(&body);
+        let (status, answer) = client.send_raw(builder).await?;
+        match status.as_u16() {
+            201 => return Ok(name),
+            409 if answer["error"]["field"] == "name" => continue,
+            _ => bail!("cannot create the experiment: {status}: {answer}"),
+        }
+    }
+    bail!("no free experiment name among news-feed, news-feed-2, … news-feed-1000")
 }
 
 /// One visit: the reader opens their feed, sees it (impressions), clicks by

@@ -39,7 +39,14 @@ pub struct Roles {
     pub purchases: Vec<String>,
     /// Types whose value is reading time in seconds.
     pub reads: Vec<String>,
+    /// The configured scenes: CTR is split by these, any other scene an event
+    /// names counts as [`OTHER_SCENE`] (so clients cannot grow the table).
+    /// Empty: every scene counts under its own name.
+    pub scenes: Vec<String>,
 }
+
+/// The CTR row of events naming a scene that is not configured.
+pub const OTHER_SCENE: &str = "(other)";
 
 impl Roles {
     /// The default roles (`click`, `purchase`, `read`) over the configured types.
@@ -54,6 +61,24 @@ impl Roles {
             clicks: settings.click_types.clone(),
             purchases: settings.purchase_types.clone(),
             reads: settings.read_types.clone(),
+            scenes: Vec::new(),
+        }
+    }
+
+    /// These roles, splitting CTR by the configured `scenes` only.
+    pub fn with_scenes<'a>(self, scenes: impl IntoIterator<Item = &'a String>) -> Self {
+        Self {
+            scenes: scenes.into_iter().cloned().collect(),
+            ..self
+        }
+    }
+
+    /// The CTR row an event's scene counts in.
+    fn scene_key<'a>(&self, scene: &'a str) -> &'a str {
+        if self.scenes.is_empty() || self.scenes.iter().any(|s| s == scene) {
+            scene
+        } else {
+            OTHER_SCENE
         }
     }
 
@@ -179,12 +204,11 @@ struct DayUsers {
     returning: u64,
 }
 
-/// The first and the latest day a user was seen on.
-#[derive(Debug, Clone, Copy)]
-struct UserDays {
-    first: i64,
-    last: i64,
-}
+/// The days (UTC, days since 1970) a user was active on, ascending; the
+/// first is the day they were new. Kept whole so that the counts do not depend
+/// on the order events arrive in (concurrent writes finish in any order; a
+/// restart replays them in log order).
+type UserDays = Vec<i32>;
 
 /// Event counts of one hour.
 #[derive(Debug, Clone, Default)]
@@ -212,7 +236,7 @@ pub struct Analytics {
     /// Items answered by a recommendation since this process started.
     recommended: Vec<bool>,
     recommended_count: u64,
-    users: Vec<Option<UserDays>>,
+    users: Vec<UserDays>,
     days: BTreeMap<i64, DayUsers>,
     experiments: HashMap<String, VariantUnits>,
     events: u64,
@@ -438,7 +462,8 @@ impl Analytics {
         }
         if matches!(role, Role::Impression | Role::Click) {
             if let Some(scene) = &event.scene {
-                add_to(&mut self.by_scene, scene, role);
+                let key = self.roles.scene_key(scene);
+                add_to(&mut self.by_scene, key, role);
             }
             if let Some(source) = event.attribution.as_ref().and_then(|a| a.source.as_ref()) {
                 add_to(&mut self.by_source, source, role);
@@ -479,29 +504,30 @@ impl Analytics {
         self.see_user(event.user, ms.div_euclid(DAY_MS));
     }
 
-    /// Counts the first and returning visits of a user. Events arriving out of
-    /// time order (older than the user's latest day) do not change the daily
-    /// counts: a user is counted once per day in arrival order.
+    /// Counts a user once per active day: new on their first day, returning
+    /// on later ones. An event older than the user's first day moves "new" to
+    /// it, so the counts are the same in any arrival order.
     fn see_user(&mut self, user: u32, day: i64) {
         let u = user as usize;
         if self.users.len() <= u {
-            self.users.resize(u + 1, None);
+            self.users.resize(u + 1, Vec::new());
         }
-        match &mut self.users[u] {
-            slot @ None => {
-                *slot = Some(UserDays {
-                    first: day,
-                    last: day,
-                });
+        let day32 = day.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        let days = &mut self.users[u];
+        let Err(at) = days.binary_search(&day32) else {
+            return; // already counted on this day
+        };
+        let previous_first = days.first().copied();
+        days.insert(at, day32);
+        match previous_first {
+            None => self.days.entry(day).or_default().new += 1,
+            Some(first) if day32 < first => {
+                let old = self.days.entry(i64::from(first)).or_default();
+                old.new -= 1;
+                old.returning += 1;
                 self.days.entry(day).or_default().new += 1;
             }
-            Some(days) if day > days.last => {
-                days.last = day;
-                if day != days.first {
-                    self.days.entry(day).or_default().returning += 1;
-                }
-            }
-            Some(_) => {}
+            Some(_) => self.days.entry(day).or_default().returning += 1,
         }
     }
 

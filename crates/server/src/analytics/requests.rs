@@ -26,9 +26,18 @@ pub struct ServedItem {
     pub source: Source,
 }
 
+/// Most items one response remembers (as many as a pagination session
+/// serves); later pages are not attributed.
+pub const MAX_ITEMS: usize = crate::pipeline::session::MAX_SESSION_ITEMS;
+
 /// One response (all pages of a `request_id`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServedRequest {
+    /// A hash of the user it answered ([`owner_hash`]), `None` for requests
+    /// without a user: only that user's events are attributed to it.
+    pub owner: Option<u64>,
+    /// The position of its first item (the first page's `offset`).
+    pub first_position: u32,
     /// The scene it was ranked with.
     pub scene: Arc<str>,
     /// `(experiment, variant)` when the response was part of an experiment.
@@ -54,9 +63,17 @@ impl ServedRequest {
                 experiment,
                 variant,
             },
-            served.map(|i| i as u32),
+            served.map(|i| self.first_position.saturating_add(i as u32)),
         )
     }
+}
+
+/// A stable hash of a user id (FNV-1a), to check that an event comes from
+/// the user a response answered without keeping the id.
+pub fn owner_hash(user_id: &str) -> u64 {
+    user_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The key of a response: request ids are UUIDs issued by the server (a
@@ -104,12 +121,15 @@ impl RequestLog {
     }
 
     /// Records a page of the response `id` (a server-issued UUID; anything
-    /// else is ignored); positions continue after the pages recorded before.
+    /// else is ignored) answered to `user` (none for anonymous requests);
+    /// positions start at `offset` and continue after the pages recorded
+    /// before.
     pub fn record(
         &self,
         id: &str,
-        scene: &str,
-        arm: Option<(&str, &str)>,
+        user: Option<&str>,
+        offset: usize,
+        (scene, arm): (&str, Option<(&str, &str)>),
         page: impl IntoIterator<Item = (u32, Source)>,
     ) {
         let Some(id) = key(id) else {
@@ -123,6 +143,8 @@ impl RequestLog {
             inner.by_id.insert(
                 id,
                 ServedRequest {
+                    owner: user.map(owner_hash),
+                    first_position: u32::try_from(offset).unwrap_or(u32::MAX),
                     scene,
                     arm,
                     items: Vec::new(),
@@ -133,8 +155,10 @@ impl RequestLog {
         }
         let request = inner.by_id.get_mut(&id).expect("inserted above");
         request.touched = now;
+        let room = MAX_ITEMS.saturating_sub(request.items.len());
         request.items.extend(
             page.into_iter()
+                .take(room)
                 .map(|(item, source)| ServedItem { item, source }),
         );
         while inner.by_id.len() > self.max {
@@ -166,19 +190,23 @@ impl RequestLog {
             .cloned()
     }
 
-    /// Attributes an event on `item` (a dense index, if the item is known)
-    /// that names the response `id`: the response's scene, the attribution and
-    /// the item's position. `None` when the response is not remembered.
+    /// Attributes an event of `user` on `item` (a dense index, if the item is
+    /// known) that names the response `id`: the response's scene, the
+    /// attribution and the item's position. `None` when the response is not
+    /// remembered, or answered another user (a shared or leaked request id
+    /// must not move anyone into a variant).
     pub fn attribute(
         &self,
         id: &str,
+        user: &str,
         item: Option<u32>,
     ) -> Option<(String, Attribution, Option<u32>)> {
         let inner = self.inner.lock();
         let request = inner
             .by_id
             .get(&key(id)?)
-            .filter(|r| r.touched.elapsed() < self.ttl)?;
+            .filter(|r| r.touched.elapsed() < self.ttl)
+            .filter(|r| r.owner.is_none_or(|owner| owner == owner_hash(user)))?;
         let (attribution, position) = request.attribution(item);
         Some((request.scene.to_string(), attribution, position))
     }
@@ -208,11 +236,12 @@ mod tests {
         let r1 = id(1);
         log.record(
             &r1,
-            "home",
-            Some(("feed", "b")),
+            Some("ann"),
+            0,
+            ("home", Some(("feed", "b"))),
             [(5, Source::Collaborative), (7, Source::Trending)],
         );
-        log.record(&r1, "home", None, [(9, Source::Popular)]);
+        log.record(&r1, Some("ann"), 0, ("home", None), [(9, Source::Popular)]);
         let r = log.get(&r1).unwrap();
         assert_eq!(
             r.arm.as_ref().map(|(e, v)| (&**e, &**v)),
@@ -225,35 +254,45 @@ mod tests {
         let (a, position) = r.attribution(Some(1234));
         assert_eq!((a.source, position), (None, None));
         assert_eq!(a.experiment.as_deref(), Some("feed"));
-        let (scene, _, position) = log.attribute(&r1, Some(7)).unwrap();
+        let (scene, _, position) = log.attribute(&r1, "ann", Some(7)).unwrap();
         assert_eq!((scene.as_str(), position), ("home", Some(1)));
+        // Another user's events are not attributed to Ann's response.
+        assert!(log.attribute(&r1, "bob", Some(7)).is_none());
         // Ids the server did not issue name nothing.
-        log.record("not-a-uuid", "home", None, [(1, Source::Latest)]);
+        log.record("not-a-uuid", None, 0, ("home", None), [(1, Source::Latest)]);
         assert!(log.get("not-a-uuid").is_none());
-        assert!(log.attribute("not-a-uuid", Some(1)).is_none());
+        assert!(log.attribute("not-a-uuid", "ann", Some(1)).is_none());
         assert_eq!(log.len(), 1);
+        // A first page at an offset starts its positions there; an anonymous
+        // response attributes anyone's events.
+        let r2 = id(2);
+        let page = [(3, Source::Latest), (4, Source::Latest)];
+        log.record(&r2, None, 20, ("home", None), page);
+        let (_, _, position) = log.attribute(&r2, "carol", Some(4)).unwrap();
+        assert_eq!(position, Some(21));
     }
 
     #[test]
     fn oldest_requests_are_forgotten_beyond_the_bound_and_after_the_ttl() {
         let log = RequestLog::new(2, Duration::from_secs(60));
         for n in 1..=3 {
-            log.record(&id(n), "home", None, [(1, Source::Latest)]);
+            log.record(&id(n), None, 0, ("home", None), [(1, Source::Latest)]);
         }
         assert_eq!(log.len(), 2);
         assert!(log.get(&id(1)).is_none());
         assert!(log.get(&id(3)).is_some());
 
         let log = RequestLog::new(10, Duration::ZERO);
-        log.record(&id(1), "home", None, [(1, Source::Latest)]);
+        log.record(&id(1), None, 0, ("home", None), [(1, Source::Latest)]);
         assert!(log.get(&id(1)).is_none());
     }
 
     #[test]
     fn names_are_shared_between_responses() {
         let log = RequestLog::new(10, Duration::from_secs(60));
-        log.record(&id(1), "home", Some(("feed", "a")), [(1, Source::Latest)]);
-        log.record(&id(2), "home", Some(("feed", "a")), [(1, Source::Latest)]);
+        let arm = Some(("feed", "a"));
+        log.record(&id(1), None, 0, ("home", arm), [(1, Source::Latest)]);
+        log.record(&id(2), None, 0, ("home", arm), [(1, Source::Latest)]);
         let (a, b) = (log.get(&id(1)).unwrap(), log.get(&id(2)).unwrap());
         assert!(Arc::ptr_eq(&a.scene, &b.scene));
         assert!(Arc::ptr_eq(&a.arm.unwrap().1, &b.arm.unwrap().1));

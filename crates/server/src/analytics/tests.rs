@@ -192,6 +192,50 @@ fn top_items_coverage_and_users() {
 }
 
 #[test]
+fn new_and_returning_users_do_not_depend_on_arrival_order() {
+    let days = |a: &Analytics| {
+        let range = Range::new(
+            Interval::Day,
+            Some(Timestamp(T0)),
+            Some(Timestamp(T0 + 2 * DAY_MS)),
+            Timestamp(T0),
+        )
+        .unwrap();
+        a.user_series(&range)
+            .iter()
+            .map(|b| (b.new, b.returning))
+            .collect::<Vec<_>>()
+    };
+    let events = [
+        event(0, 1, "click", T0 + 2 * DAY_MS),
+        event(0, 1, "click", T0),
+        event(0, 2, "click", T0 + DAY_MS),
+        event(0, 2, "click", T0 + DAY_MS + 5),
+        event(1, 2, "click", T0 + DAY_MS),
+    ];
+    let mut forward = analytics();
+    events.iter().for_each(|e| forward.apply(e));
+    let mut backward = analytics();
+    events.iter().rev().for_each(|e| backward.apply(e));
+    assert_eq!(days(&forward), [(1, 0), (1, 1), (0, 1)]);
+    assert_eq!(days(&forward), days(&backward));
+}
+
+#[test]
+fn scenes_that_are_not_configured_share_one_row() {
+    let roles = Roles::new(EventTypes::default()).with_scenes(&["home".to_owned()]);
+    let mut a = Analytics::new(roles);
+    for scene in ["home", "made-up-1", "made-up-2"] {
+        let mut e = event(0, 1, "impression", T0);
+        e.scene = Some(scene.to_owned());
+        a.apply(&e);
+    }
+    let rows = a.ctr_by(CtrBy::Scene);
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, [OTHER_SCENE, "home"]);
+}
+
+#[test]
 fn experiment_units_feed_variant_figures() {
     let mut a = analytics();
     let arm = Some(("x", "a"));

@@ -140,6 +140,9 @@ pub struct Request<'a> {
     pub now: Timestamp,
     /// Seeds exploration, so one request id explores the same way twice.
     pub seed: u64,
+    /// Items shown to the user before, with how often (for impression
+    /// fatigue).
+    pub shown: &'a [(u32, u16)],
 }
 
 /// Runs `scene` for `request` (see the module docs); at most `request.n`
@@ -180,10 +183,12 @@ pub fn run(
         pool.add(spec.source, &found, spec.quota);
     }
     let half_life_ms = scene.freshness_half_life_hours * 3_600_000.0;
+    let shown: HashMap<u32, u16> = request.shown.iter().copied().collect();
     let mut ranked: Vec<Ranked> = pool
         .candidates
         .into_iter()
         .map(|(item, mut features)| {
+            features.shown = shown.get(&item).copied().unwrap_or(0);
             features.freshness = live.published_at(item).map_or(0.0, |at| {
                 let age = (request.now.millis() - at.millis()).max(0) as f64;
                 (-age / half_life_ms).exp2() as f32

@@ -17,6 +17,8 @@ pub struct Features {
     pub present: u8,
     /// `2^(-age / half-life)` of the publish time: 1 for a just-published item.
     pub freshness: f32,
+    /// How often the item was shown to this user before.
+    pub shown: u16,
 }
 
 /// Scores candidates; higher ranks first.
@@ -35,6 +37,7 @@ pub trait Ranker: Send + Sync {
 pub struct BlendRanker {
     weights: [f64; N_SOURCES],
     freshness_weight: f64,
+    impression_decay: f64,
 }
 
 impl BlendRanker {
@@ -47,6 +50,7 @@ impl BlendRanker {
         Self {
             weights,
             freshness_weight: scene.freshness_weight,
+            impression_decay: scene.impression_decay,
         }
     }
 }
@@ -61,12 +65,18 @@ impl Ranker for BlendRanker {
         parts.iter().sum::<f64>() + freshness
     }
 
+    /// Each part times the impression fatigue `decay^shown`, so that the
+    /// contributions still add up to the score.
     fn contributions(&self, features: &Features) -> ([f64; N_SOURCES], f64) {
+        let fatigue = self.impression_decay.powi(i32::from(features.shown));
         let mut out = [0.0; N_SOURCES];
         for (i, o) in out.iter_mut().enumerate() {
-            *o = self.weights[i] * f64::from(features.parts[i]);
+            *o = self.weights[i] * f64::from(features.parts[i]) * fatigue;
         }
-        (out, self.freshness_weight * f64::from(features.freshness))
+        (
+            out,
+            self.freshness_weight * f64::from(features.freshness) * fatigue,
+        )
     }
 }
 
@@ -171,5 +181,21 @@ mod tests {
             normalize_source(SourceKind::Collaborative, &[3.0, 1.0, -1.0], 2),
             vec![1.0, 0.0, -1.0]
         );
+    }
+
+    #[test]
+    fn earlier_impressions_scale_the_score_and_its_contributions() {
+        let mut scene = Scene::home();
+        scene.impression_decay = 0.5;
+        let ranker = BlendRanker::for_scene(&scene);
+        let mut f = Features::default();
+        f.parts[SourceKind::Collaborative.index()] = 1.0;
+        let fresh = ranker.score(&f);
+        f.shown = 2;
+        assert!((ranker.score(&f) - fresh * 0.25).abs() < 1e-12);
+        let (parts, freshness) = ranker.contributions(&f);
+        assert!((parts.iter().sum::<f64>() + freshness - ranker.score(&f)).abs() < 1e-12);
+        scene.impression_decay = 1.0;
+        assert_eq!(BlendRanker::for_scene(&scene).score(&f), fresh);
     }
 }

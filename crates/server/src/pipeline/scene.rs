@@ -23,6 +23,9 @@ use utoipa::ToSchema;
 pub const DEFAULT_SCENE: &str = "home";
 /// The scene `GET /v1/items/{id}/similar` uses by default.
 pub const SIMILAR_SCENE: &str = "item_page";
+/// The default impression fatigue of the built-in scenes: off. (0.7 would make
+/// an item shown twice without a click score half.)
+pub const DEFAULT_IMPRESSION_DECAY: f64 = 1.0;
 /// Most candidates one recall source may return.
 pub const MAX_QUOTA: usize = 10_000;
 
@@ -176,6 +179,11 @@ pub struct Scene {
     pub freshness_weight: f64,
     /// Half-life of freshness, in hours.
     pub freshness_half_life_hours: f64,
+    /// Impression fatigue: each earlier impression of an item to this user
+    /// (without a click, which would block the item) multiplies its score by
+    /// this factor, so a feed stops repeating what the user keeps skipping.
+    /// 1 = off.
+    pub impression_decay: f64,
     /// Rules applied to the ranked list.
     pub rerank: RerankSettings,
 }
@@ -208,6 +216,7 @@ impl Scene {
             ],
             freshness_weight: 0.0,
             freshness_half_life_hours: 24.0,
+            impression_decay: DEFAULT_IMPRESSION_DECAY,
             rerank: RerankSettings::default(),
         }
     }
@@ -224,6 +233,7 @@ impl Scene {
             ],
             freshness_weight: 0.0,
             freshness_half_life_hours: 24.0,
+            impression_decay: DEFAULT_IMPRESSION_DECAY,
             rerank: RerankSettings::default(),
         }
     }
@@ -260,6 +270,12 @@ impl Scene {
             return bad(
                 format!("{prefix}.freshness_half_life_hours"),
                 "must be a positive number of hours",
+            );
+        }
+        if !(self.impression_decay > 0.0 && self.impression_decay <= 1.0) {
+            return bad(
+                format!("{prefix}.impression_decay"),
+                "must be above 0 and at most 1 (1 = off)",
             );
         }
         let r = &self.rerank;

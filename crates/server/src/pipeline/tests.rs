@@ -39,6 +39,7 @@ fn request<'a>(n: usize, now: Timestamp) -> Request<'a> {
         offset: 0,
         now,
         seed: 7,
+        shown: &[],
     }
 }
 
@@ -214,6 +215,7 @@ fn scene_strategy() -> impl Strategy<Value = Scene> {
                     .collect(),
                 freshness_weight: fresh,
                 freshness_half_life_hours: 24.0,
+                impression_decay: 0.7,
                 rerank: RerankSettings {
                     max_per_category: cap,
                     mmr_lambda: lambda,

@@ -261,7 +261,7 @@ pub async fn coverage(
 #[utoipa::path(
     get, path = "/v1/analytics/users", tag = "analytics",
     params(
-        ("interval" = Option<String>, Query, description = "`day` (default) or `hour`"),
+        ("interval" = Option<String>, Query, description = "`day` (the only one: users are counted per day)"),
         ("from" = Option<String>, Query, description = "RFC 3339 start"),
         ("to" = Option<String>, Query, description = "RFC 3339 end (default: now)"),
     ),
@@ -277,8 +277,17 @@ pub async fn users(
 ) -> Result<Json<UserSeries>, ApiError> {
     let q = QueryParams::parse(raw.as_deref(), &["interval", "from", "to"])?;
     let interval = match q.single("interval")? {
-        None => Interval::Day,
-        Some(_) => interval(&q)?,
+        None | Some("day") => Interval::Day,
+        Some(other) => {
+            return Err(ApiError::query(
+                "interval",
+                format!(
+                    "users are counted per day (new on their first day, returning on later ones); \
+                     `interval` must be `day`, got `{}`",
+                    other.escape_debug()
+                ),
+            ))
+        }
     };
     let range = Range::new(
         interval,

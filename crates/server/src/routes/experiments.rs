@@ -104,6 +104,22 @@ pub async fn create(
             ),
         });
     }
+    // Events name their experiment; a new one under a used name would inherit
+    // the old one's users and figures.
+    if state
+        .analytics()
+        .lock()
+        .experiment_units(&experiment.name)
+        .is_some()
+    {
+        return Err(ApiError::Conflict {
+            field: Some("name".to_owned()),
+            message: format!(
+                "events of an earlier experiment named `{}` are stored; choose another name",
+                experiment.name
+            ),
+        });
+    }
     if experiment.status == Status::Running {
         check_scene_free(&state, &experiment)?;
     }

@@ -71,6 +71,9 @@ pub struct ItemExplain {
     pub contributions: BTreeMap<String, f64>,
     /// `2^(-age / half-life)` of the publish time.
     pub freshness: f32,
+    /// How often the item was shown to the user before (each time scales its
+    /// score by the scene's `impression_decay`).
+    pub shown: u16,
     /// How the item got its position.
     pub placement: Placement,
 }
@@ -266,9 +269,13 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
         .request_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    // Users keep their variant; anonymous requests are assigned per request.
-    let unit = ask.user_id.as_deref().unwrap_or(&request_id);
-    let arm = state.experiments().arm(&scene_name, unit);
+    // Users keep their variant. Requests without a user (anonymous sessions,
+    // similar items) are answered by the scene itself: assigning them per
+    // request would put one person in several variants.
+    let arm = ask
+        .user_id
+        .as_deref()
+        .and_then(|user| state.experiments().arm(&scene_name, user));
     let scene = arm.as_ref().map_or(configured, |a| &a.scene);
     let types = &config.events;
     let default_type = types
@@ -347,6 +354,7 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
         offset: if session.is_some() { 0 } else { ask.offset },
         now,
         seed: seed_of(&request_id),
+        shown: user.map_or(&[][..], |u| live.shown(u)),
     };
     let ranker = BlendRanker::for_scene(scene);
     let ranked = pipeline::run(&live, promoted.as_deref(), scene, &ranker, &request);
@@ -369,8 +377,12 @@ pub(crate) fn answer(state: &AppState, ask: Ask) -> Result<Recommendations, ApiE
     let arm = arm.map(|a| (a.experiment, a.variant));
     state.requests().record(
         &request_id,
-        &scene_name,
-        arm.as_ref().map(|(e, v)| (e.as_str(), v.as_str())),
+        ask.user_id.as_deref(),
+        if session.is_some() { 0 } else { ask.offset },
+        (
+            &scene_name,
+            arm.as_ref().map(|(e, v)| (e.as_str(), v.as_str())),
+        ),
         ranked.iter().map(|r| (r.item, r.source)),
     );
     state
@@ -416,6 +428,7 @@ fn item_explain(ranker: &dyn Ranker, r: &Ranked) -> ItemExplain {
         parts,
         contributions: contrib,
         freshness: r.features.freshness,
+        shown: r.features.shown,
         placement: r.placement,
     }
 }

@@ -170,6 +170,7 @@ async fn analytics_queries_refuse_bad_parameters() {
         ("/v1/analytics/top-items?n=0", "n"),
         ("/v1/analytics/coverage?x=1", "x"),
         ("/v1/analytics/users?interval=hour&interval=day", "interval"),
+        ("/v1/analytics/users?interval=hour", "interval"),
     ] {
         s.get(path)
             .await
@@ -317,6 +318,29 @@ async fn experiments_split_users_and_report_results() {
     s.get("/v1/experiments/feed-2")
         .await
         .assert_error(404, "not_found");
+    // A deleted experiment's name is not reused while its events are stored.
+    assert_eq!(s.delete("/v1/experiments/feed").await.status, 204);
+    s.post("/v1/experiments", &experiment("feed"))
+        .await
+        .assert_error(409, "conflict")
+        .assert_field("name");
+    // Requests without a user are answered by the scene itself.
+    s.post("/v1/experiments", &experiment("feed-3")).await.ok();
+    let anonymous = s
+        .post(
+            "/v1/recommend",
+            &json!({"events": [{"item_id": "i001"}], "n": 3}),
+        )
+        .await
+        .ok()
+        .clone();
+    assert!(anonymous.get("experiment").is_none(), "{anonymous}");
+    let similar = s
+        .get("/v1/items/i001/similar?n=3&scene=home")
+        .await
+        .ok()
+        .clone();
+    assert!(similar.get("experiment").is_none(), "{similar}");
     s.get("/v1/experiments/nope/results")
         .await
         .assert_error(404, "not_found");

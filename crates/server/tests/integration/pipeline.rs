@@ -290,3 +290,54 @@ async fn a_new_item_gets_a_collaborative_vector_from_its_first_readers() {
     assert_eq!(model.ok()["retrieval"], "exact", "{}", model.text);
     assert_eq!(model.ok()["folded_in_items"], 1, "{}", model.text);
 }
+
+#[tokio::test]
+async fn items_shown_again_and_again_without_a_click_give_way() {
+    let s = TestServer::start_with(|c| {
+        for scene in c.scenes.values_mut() {
+            scene.impression_decay = 0.7;
+        }
+    })
+    .await;
+    two_tribes(&s).await;
+    s.post("/v1/admin/train", &json!({})).await.ok();
+    let first = s
+        .get("/v1/recommend/a1?n=3&explain=true")
+        .await
+        .ok()
+        .clone();
+    let top = first["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["items"][0]["explain"]["shown"], 0, "{first}");
+    // The user skips the top item three times.
+    let impressions: Vec<Value> = (0..3)
+        .map(|_| json!({"user_id": "a1", "item_id": top, "type": "impression"}))
+        .collect();
+    s.post("/v1/events", &Value::Array(impressions)).await.ok();
+    let next = s
+        .get("/v1/recommend/a1?n=10&explain=true")
+        .await
+        .ok()
+        .clone();
+    let items = next["items"].as_array().unwrap();
+    let position = items.iter().position(|i| i["id"] == top.as_str());
+    assert_ne!(position, Some(0), "{next}");
+    if let Some(p) = position {
+        assert_eq!(items[p]["explain"]["shown"], 3, "{next}");
+    }
+    // Fatigue is off by default.
+    let s2 = TestServer::start().await;
+    two_tribes(&s2).await;
+    s2.post("/v1/admin/train", &json!({})).await.ok();
+    let before = s2.get("/v1/recommend/a1?n=1").await.ok().clone();
+    let top2 = before["items"][0]["id"].as_str().unwrap().to_owned();
+    s2.post(
+        "/v1/events",
+        &json!([{"user_id": "a1", "item_id": top2, "type": "impression"}]),
+    )
+    .await
+    .ok();
+    assert_eq!(
+        s2.get("/v1/recommend/a1?n=1").await.ok()["items"][0]["id"],
+        top2.as_str()
+    );
+}
