@@ -130,7 +130,7 @@ struct UserState {
 }
 
 /// Most distinct shown items remembered per user.
-pub const MAX_SHOWN: usize = 512;
+pub const MAX_SHOWN: usize = 64;
 
 impl UserState {
     /// Adds an event to the user's list, keeping it ordered by `seq` even when
@@ -751,6 +751,20 @@ mod tests {
     use proptest::prelude::*;
 
     const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn shown_items_are_counted_and_the_oldest_forgotten() {
+        let mut user = UserState::default();
+        user.record_shown(1);
+        user.record_shown(1);
+        assert_eq!(user.shown, [(1, 2)]);
+        for item in 100..100 + MAX_SHOWN as u32 {
+            user.record_shown(item);
+        }
+        assert!(user.shown.len() <= MAX_SHOWN);
+        assert!(user.shown.iter().all(|&(item, _)| item != 1));
+        assert_eq!(user.shown.last(), Some(&(99 + MAX_SHOWN as u32, 1)));
+    }
 
     fn at_hours(h: i64) -> Timestamp {
         Timestamp(h * HOUR)
