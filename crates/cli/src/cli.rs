@@ -42,7 +42,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Write items, users and/or events as JSON Lines, in the API's schema.
     Export(ExportArgs),
-    /// Create a sample catalogue with users and events (first run only), then serve it.
+    /// A news portal with simulated readers (created on the first run): an A/B
+    /// experiment of a popularity feed against the personalized one, its results,
+    /// then the server with its dashboard.
     Demo(DemoArgs),
     /// Measure performance.
     Bench(BenchArgs),
