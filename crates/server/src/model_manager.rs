@@ -162,7 +162,7 @@ fn trained_origin() -> String {
 }
 
 /// The answer of one training run.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TrainOutcome {
     /// Whether the candidate replaced the served model.
     pub promoted: bool,
@@ -451,11 +451,14 @@ pub struct ModelManager {
     history: Mutex<std::collections::VecDeque<TrainingRun>>,
 }
 
-/// Training runs remembered for `/v1/model/history`.
+/// Training runs shown by `/v1/model/history`.
 pub const MAX_HISTORY: usize = 100;
 
+/// The training history file, beside the model snapshot.
+pub const HISTORY_FILE: &str = "history.jsonl";
+
 /// One finished training run, for the training history.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TrainingRun {
     /// When the run finished.
     pub finished_at: Timestamp,
@@ -480,10 +483,61 @@ impl ModelManager {
         Self { retrieval, ..self }
     }
 
-    /// The training runs of this process, oldest first (at most
-    /// [`MAX_HISTORY`]).
+    /// The latest training runs, oldest first (at most [`MAX_HISTORY`]),
+    /// including those of earlier processes on the same data directory.
     pub fn history(&self) -> Vec<TrainingRun> {
         self.history.lock().iter().cloned().collect()
+    }
+
+    /// Where the training history is kept: `history.jsonl` beside the
+    /// snapshot, one run per line.
+    fn history_path(&self) -> Option<PathBuf> {
+        Some(self.snapshot.as_ref()?.with_file_name(HISTORY_FILE))
+    }
+
+    /// Adds a run to the history and appends it to the history file. A
+    /// failure to write is logged, not returned: the run itself succeeded.
+    fn remember(&self, run: TrainingRun) {
+        if let Some(path) = self.history_path() {
+            let written = (|| -> std::io::Result<()> {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut line = serde_json::to_vec(&run).map_err(std::io::Error::other)?;
+                line.push(b'\n');
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?;
+                std::io::Write::write_all(&mut file, &line)
+            })();
+            if let Err(error) = written {
+                tracing::warn!(path = %path.display(), %error, "cannot record the training run");
+            }
+        }
+        let mut history = self.history.lock();
+        if history.len() == MAX_HISTORY {
+            history.pop_front();
+        }
+        history.push_back(run);
+    }
+
+    /// Reads the latest [`MAX_HISTORY`] runs of the history file, if any.
+    /// Unreadable lines (a run cut short by a crash) are skipped.
+    pub fn load_history(&self) {
+        let Some(path) = self.history_path() else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let runs: Vec<TrainingRun> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        let mut history = self.history.lock();
+        history.clear();
+        history.extend(runs.into_iter().rev().take(MAX_HISTORY).rev());
     }
 
     /// The snapshot file, if models are persisted.
@@ -618,16 +672,10 @@ impl ModelManager {
             n_events: all.n_steps(),
             elapsed_ms: started.elapsed().as_millis() as u64,
         };
-        {
-            let mut history = self.history.lock();
-            if history.len() == MAX_HISTORY {
-                history.pop_front();
-            }
-            history.push_back(TrainingRun {
-                finished_at: Timestamp::now(),
-                outcome: outcome.clone(),
-            });
-        }
+        self.remember(TrainingRun {
+            finished_at: Timestamp::now(),
+            outcome: outcome.clone(),
+        });
         tracing::info!(
             promoted,
             ndcg_at_10 = candidate_holdout.ndcg_at_10,

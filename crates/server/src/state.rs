@@ -132,6 +132,7 @@ impl AppState {
         );
         let models =
             ModelManager::with_snapshot(snapshot_path(&config)).with_retrieval(config.retrieval);
+        models.load_history();
         match models.load_snapshot(&live) {
             Ok(true) => tracing::info!("model loaded from its snapshot"),
             Ok(false) => {}

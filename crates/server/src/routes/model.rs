@@ -66,15 +66,16 @@ pub async fn train(State(state): State<AppState>) -> Result<Json<TrainOutcome>, 
         .map_err(|e| ApiError::NotReady(format!("training did not produce a model: {e}")))
 }
 
-/// The training runs since the server started.
+/// The latest training runs on this data directory.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrainingHistory {
     /// Oldest first (the latest 100).
     pub runs: Vec<TrainingRun>,
 }
 
-/// Every training run of this process: when, which recipe, promoted or not,
-/// holdout metrics of the candidate and of the served model.
+/// The latest training runs (kept beside the model snapshot, so they survive
+/// restarts): when, which recipe, promoted or not, holdout metrics of the
+/// candidate and of the served model.
 #[utoipa::path(
     get, path = "/v1/model/history", tag = "models",
     responses((status = 200, description = "Training runs, oldest first", body = TrainingHistory)),

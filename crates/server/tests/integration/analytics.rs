@@ -414,6 +414,10 @@ async fn training_runs_are_listed_in_the_history() {
         "{history}"
     );
     assert!(run["finished_at"].is_string(), "{history}");
+    // The history is kept with the data directory.
+    let s = s.restart().await;
+    let again = s.get("/v1/model/history").await.ok().clone();
+    assert_eq!(again["runs"], history["runs"]);
 }
 
 #[tokio::test]
