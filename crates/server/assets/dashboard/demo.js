@@ -88,6 +88,10 @@ async function showAnswer(list, answer, compact) {
 
 async function loadFeed() {
   const feed = await api(`/v1/recommend/${enc(state.reader)}?n=10`);
+  // Which arm of a running experiment this reader's feed comes from.
+  document.getElementById("feed-arm").textContent = feed.experiment
+    ? `Experiment ${feed.experiment.name}: this reader gets the ${feed.experiment.variant} feed.`
+    : "";
   await showAnswer(document.getElementById("feed-list"), feed, false);
 }
 
