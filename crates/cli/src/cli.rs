@@ -209,6 +209,10 @@ pub enum BenchCommand {
     /// Analytics API latency over a large synthetic event log (default 10
     /// million events), and the startup time to rebuild the aggregates.
     Analytics(AnalyticsBenchArgs),
+    /// Crash safety: SIGKILL the server at random moments during sustained
+    /// ingestion, restart it, and check that no acknowledged event was lost
+    /// (fails if one was).
+    Crash(CrashBenchArgs),
     /// Real-time serving at scale: /v1/recommend latency, throughput and server
     /// CPU per request against /healthz, memory, and how fast an event shows in
     /// the next recommendation.
@@ -292,6 +296,34 @@ pub struct AccuracyBenchArgs {
     /// Concurrent HTTP connections asking for recommendations.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub connections: u64,
+}
+
+/// `tephra bench crash`.
+#[derive(Debug, Args, Clone)]
+pub struct CrashBenchArgs {
+    /// Kill-and-restart rounds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+
+    /// Concurrent writers, each posting batches as its own user.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub connections: u64,
+
+    /// Events per batch.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+
+    /// Shortest time from the server being ready to the kill, in ms.
+    #[arg(long, default_value_t = 100)]
+    pub min_ms: u64,
+
+    /// Longest time from the server being ready to the kill, in ms.
+    #[arg(long, default_value_t = 1500)]
+    pub max_ms: u64,
+
+    /// Seed of the kill times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `tephra bench analytics`.

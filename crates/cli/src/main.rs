@@ -94,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchCommand::Ingest(args) => bench::ingest::run(&args).await,
                 BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
                 BenchCommand::Analytics(args) => bench::analytics::run(&args).await,
+                BenchCommand::Crash(args) => bench::crash::run(&args).await,
                 // Its own runtime, sized for a lean load generator.
                 BenchCommand::Serve(args) => {
                     tokio::task::spawn_blocking(move || bench::serve::run(&args)).await?

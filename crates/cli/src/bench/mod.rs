@@ -4,6 +4,7 @@
 
 pub mod accuracy;
 pub mod analytics;
+pub mod crash;
 mod dataset;
 pub mod ingest;
 mod load;

@@ -36,3 +36,24 @@ fn unknown_subcommand_fails() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+/// The short form of the crash test: SIGKILL during sustained ingestion,
+/// five times; the command fails if an acknowledged event is missing.
+#[test]
+fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
+    let out = crate::support::run_ok(&["bench", "crash", "--rounds", "5", "--max-ms", "800"]);
+    assert!(
+        out.contains("No acknowledged event was lost in 5 rounds"),
+        "{out}"
+    );
+    let rounds = out
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .count();
+    assert_eq!(rounds, 5, "{out}");
+}
