@@ -81,6 +81,7 @@ async fn save(state: &AppState, loaded: Loaded) -> Result<Experiment, ApiError> 
     request_body = NewExperiment,
     responses(
         (status = 201, description = "Created", body = Experiment),
+        (status = 400, description = "The body is not JSON or not UTF-8", body = ErrorBody),
         (status = 409, description = "The name is taken, or another experiment runs on the scene", body = ErrorBody),
         (status = 422, description = "Invalid definition; `field` names the setting", body = ErrorBody),
     ),
