@@ -4,29 +4,14 @@
 //! and hand over to the module of the subcommand. All the real work lives in the
 //! library crates (store, server) and in one module per command here.
 
-mod bench;
-mod cli;
-mod config_layers;
-mod data_dir;
-mod demo;
-mod eval_cmd;
-mod export;
-mod gen;
-mod import;
-mod logging;
-mod model_spec;
-mod number;
-mod sample;
-mod serve;
-mod train;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{BenchCommand, Cli, Command};
-use crate::config_layers::FlagSettings;
+use tephra::cli::{BenchCommand, Cli, Command};
+use tephra::config_layers::FlagSettings;
+use tephra::{bench, config_layers, demo, eval_cmd, export, gen, import, logging, serve, train};
 
 /// Where `tephra demo` keeps its data unless `--data-dir` says otherwise: apart
 /// from the default data directory, so that trying the demo never mixes sample

@@ -18,6 +18,7 @@ pub mod analytics;
 pub mod config;
 pub mod error;
 pub mod experiments;
+pub mod fuzzing;
 pub mod live;
 pub mod metrics;
 pub mod model_manager;

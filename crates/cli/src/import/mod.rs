@@ -6,9 +6,9 @@
 //! The session commits once at the end: a bad line (without `--skip-invalid`), a
 //! read error or a store error drops it, and nothing of the file is stored.
 
-mod csv_rows;
+pub mod csv_rows;
 mod format;
-mod jsonl;
+pub mod jsonl;
 mod records;
 mod skipped;
 
