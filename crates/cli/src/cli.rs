@@ -209,6 +209,9 @@ pub enum BenchCommand {
     /// Analytics API latency over a large synthetic event log (default 10
     /// million events), and the startup time to rebuild the aggregates.
     Analytics(AnalyticsBenchArgs),
+    /// A long run of mixed reads and writes at a fixed rate: throughput,
+    /// latency, errors and resident memory over time.
+    Soak(SoakBenchArgs),
     /// Crash safety: SIGKILL the server at random moments during sustained
     /// ingestion, restart it, and check that no acknowledged event was lost
     /// (fails if one was).
@@ -296,6 +299,41 @@ pub struct AccuracyBenchArgs {
     /// Concurrent HTTP connections asking for recommendations.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub connections: u64,
+}
+
+/// `tephra bench soak`.
+#[derive(Debug, Args, Clone)]
+pub struct SoakBenchArgs {
+    /// How long to run, in minutes.
+    #[arg(long, default_value_t = 10.0)]
+    pub minutes: f64,
+
+    /// Requests per second (60% recommendations with their impressions and a
+    /// click posted back, 25% event batches of 20, 10% lists, 5% analytics).
+    #[arg(long, default_value_t = 500.0)]
+    pub rate: f64,
+
+    /// Seconds between progress lines.
+    #[arg(long, default_value_t = 60)]
+    pub report_secs: u64,
+
+    /// Minutes after which memory should stay flat (the growth is reported
+    /// from there).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_minutes: f64,
+
+    /// Events posted before the run, as the server's history.
+    #[arg(long, default_value_t = 200_000)]
+    pub history: u64,
+
+    /// Most requests outstanding at once; beyond it a request counts as an error.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+
+    /// Keep the server from retraining during the run (separates the memory
+    /// of training runs from the memory of the data).
+    #[arg(long)]
+    pub no_training: bool,
 }
 
 /// `tephra bench crash`.

@@ -80,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
                 BenchCommand::Analytics(args) => bench::analytics::run(&args).await,
                 BenchCommand::Crash(args) => bench::crash::run(&args).await,
+                BenchCommand::Soak(args) => bench::soak::run(&args).await,
                 // Its own runtime, sized for a lean load generator.
                 BenchCommand::Serve(args) => {
                     tokio::task::spawn_blocking(move || bench::serve::run(&args)).await?

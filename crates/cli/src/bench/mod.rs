@@ -11,4 +11,5 @@ mod load;
 mod process_stats;
 pub mod serve;
 mod server_process;
+pub mod soak;
 mod stats;

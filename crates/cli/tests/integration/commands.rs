@@ -57,3 +57,26 @@ fn no_acknowledged_event_is_lost_when_the_server_is_killed() {
         .count();
     assert_eq!(rounds, 5, "{out}");
 }
+
+/// A few seconds of the soak benchmark's mixed traffic: every request is
+/// answered and the report has its windows and totals.
+#[test]
+fn a_short_soak_answers_every_request() {
+    let out = crate::support::run_ok(&[
+        "bench",
+        "soak",
+        "--minutes",
+        "0.1",
+        "--rate",
+        "40",
+        "--history",
+        "2000",
+        "--report-secs",
+        "2",
+        "--warmup-minutes",
+        "0.02",
+        "--no-training",
+    ]);
+    assert!(out.contains("requests answered, 0 errors"), "{out}");
+    assert!(out.contains("Resident memory:"), "{out}");
+}
