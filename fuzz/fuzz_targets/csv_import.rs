@@ -10,11 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, file)) = data.split_first() else {
         return;
     };
-    let kind = match kind % 3 {
-        0 => RecordKind::Items,
-        1 => RecordKind::Users,
-        _ => RecordKind::Events,
-    };
+    let kind = RecordKind::ALL[usize::from(kind) % RecordKind::ALL.len()];
     let Ok(mut source) = CsvSource::new(file, kind, "click") else {
         return;
     };

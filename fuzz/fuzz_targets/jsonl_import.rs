@@ -10,11 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&kind, file)) = data.split_first() else {
         return;
     };
-    let kind = match kind % 3 {
-        0 => RecordKind::Items,
-        1 => RecordKind::Users,
-        _ => RecordKind::Events,
-    };
+    let kind = RecordKind::ALL[usize::from(kind) % RecordKind::ALL.len()];
     let mut source = JsonLinesSource::new(file, kind);
     while let Ok(Some(_line)) = source.next_line() {}
 });

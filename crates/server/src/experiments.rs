@@ -166,6 +166,16 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every variant's scene, in variant order: `base` with each variant's
+/// overrides. Shared by defining, starting and loading an experiment.
+pub fn variant_scenes(base: &Scene, variants: &[VariantSpec]) -> Result<Vec<Scene>, Invalid> {
+    variants
+        .iter()
+        .enumerate()
+        .map(|(i, v)| variant_scene(base, v, i))
+        .collect()
+}
+
 impl NewExperiment {
     /// Checks the definition against the configured scenes and builds the
     /// experiment (a draft, or running when `start` is set).
@@ -193,7 +203,6 @@ impl NewExperiment {
                 ),
             ));
         }
-        let mut resolved = Vec::with_capacity(self.variants.len());
         for (i, v) in self.variants.iter().enumerate() {
             check_name(&v.name).map_err(|m| invalid(format!("variants[{i}].name"), m))?;
             if self.variants[..i].iter().any(|w| w.name == v.name) {
@@ -208,8 +217,8 @@ impl NewExperiment {
                     "weight must be a positive number (up to 1e6)",
                 ));
             }
-            resolved.push(variant_scene(base, v, i)?);
         }
+        let resolved = variant_scenes(base, &self.variants)?;
         let experiment = Experiment {
             control: self.variants[0].name.clone(),
             name: self.name,

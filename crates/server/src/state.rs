@@ -266,14 +266,10 @@ fn load_experiment(
             name.escape_debug()
         ))
     })?;
-    let scenes = config.scenes.get(&experiment.scene).map(|base| {
-        experiment
-            .variants
-            .iter()
-            .enumerate()
-            .map(|(i, v)| experiments::variant_scene(base, v, i))
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let scenes = config
+        .scenes
+        .get(&experiment.scene)
+        .map(|base| experiments::variant_scenes(base, &experiment.variants));
     let scenes = match scenes {
         Some(Ok(scenes)) => scenes,
         other => {

@@ -16,6 +16,9 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// Every kind, for callers that pick one by number (the fuzz targets).
+    pub const ALL: [RecordKind; 3] = [RecordKind::Items, RecordKind::Users, RecordKind::Events];
+
     /// Plural noun for messages.
     pub fn noun(self) -> &'static str {
         match self {

@@ -543,17 +543,22 @@ impl Analytics {
         &self.type_names
     }
 
+    /// The hourly buckets inside the series bucket starting at `start` (ms)
+    /// of `range`.
+    fn hours_in(&self, range: &Range, start: i64) -> impl Iterator<Item = &HourBucket> {
+        let end = start + range.interval.millis();
+        self.hours
+            .range(start.div_euclid(HOUR_MS)..end.div_euclid(HOUR_MS))
+            .map(|(_, bucket)| bucket)
+    }
+
     /// Events per type per bucket of `range`, zero-filled.
     pub fn event_series(&self, range: &Range) -> Vec<EventBucket> {
-        let width = range.interval.millis();
         range
             .starts()
             .map(|start| {
                 let mut counts: Vec<u64> = vec![0; self.type_names.len()];
-                for (_, bucket) in self
-                    .hours
-                    .range(start.div_euclid(HOUR_MS)..(start + width).div_euclid(HOUR_MS))
-                {
+                for bucket in self.hours_in(range, start) {
                     for (sum, c) in counts.iter_mut().zip(&bucket.counts) {
                         *sum += c;
                     }
@@ -568,15 +573,11 @@ impl Analytics {
 
     /// Impressions, clicks and CTR per bucket of `range`.
     pub fn ctr_series(&self, range: &Range) -> Vec<CtrBucket> {
-        let width = range.interval.millis();
         range
             .starts()
             .map(|start| {
                 let mut e = Exposure::default();
-                for (_, bucket) in self
-                    .hours
-                    .range(start.div_euclid(HOUR_MS)..(start + width).div_euclid(HOUR_MS))
-                {
+                for bucket in self.hours_in(range, start) {
                     e.impressions += bucket.exposure.impressions;
                     e.clicks += bucket.exposure.clicks;
                 }

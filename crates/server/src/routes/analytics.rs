@@ -101,14 +101,10 @@ fn time(q: &QueryParams, name: &str) -> Result<Option<Timestamp>, ApiError> {
         .transpose()
 }
 
-fn range(q: &QueryParams) -> Result<Range, ApiError> {
-    Range::new(
-        interval(q)?,
-        time(q, "from")?,
-        time(q, "to")?,
-        Timestamp::now(),
-    )
-    .map_err(|(param, message)| ApiError::query(param, message))
+/// The range `from`..`to` of the query, cut into `interval` buckets.
+fn range(q: &QueryParams, interval: Interval) -> Result<Range, ApiError> {
+    Range::new(interval, time(q, "from")?, time(q, "to")?, Timestamp::now())
+        .map_err(|(param, message)| ApiError::query(param, message))
 }
 
 /// Events per type per hour or day.
@@ -130,7 +126,7 @@ pub async fn events(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<EventSeries>, ApiError> {
     let q = QueryParams::parse(raw.as_deref(), &["interval", "from", "to"])?;
-    let range = range(&q)?;
+    let range = range(&q, interval(&q)?)?;
     let analytics = state.analytics().lock();
     Ok(Json(EventSeries {
         interval: range.interval,
@@ -177,7 +173,7 @@ pub async fn ctr(
             ))
         }
     };
-    let range = range(&q)?;
+    let range = range(&q, interval(&q)?)?;
     let analytics = state.analytics().lock();
     Ok(Json(CtrReport {
         by: by_name.to_owned(),
@@ -289,13 +285,7 @@ pub async fn users(
             ))
         }
     };
-    let range = Range::new(
-        interval,
-        time(&q, "from")?,
-        time(&q, "to")?,
-        Timestamp::now(),
-    )
-    .map_err(|(param, message)| ApiError::query(param, message))?;
+    let range = range(&q, interval)?;
     Ok(Json(UserSeries {
         interval,
         buckets: state.analytics().lock().user_series(&range),

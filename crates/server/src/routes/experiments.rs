@@ -198,13 +198,7 @@ pub async fn start(
                 experiment.scene
             ),
         })?;
-    let scenes = experiment
-        .variants
-        .iter()
-        .enumerate()
-        .map(|(i, v)| experiments::variant_scene(base, v, i))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(refused)?;
+    let scenes = experiments::variant_scenes(base, &experiment.variants).map_err(refused)?;
     experiment.status = Status::Running;
     experiment.started_at = Some(Timestamp::now());
     experiment.stopped_at = None;
