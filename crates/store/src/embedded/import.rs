@@ -26,9 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::resolve::{resolve_events, EncodedEvents};
 use super::state::{NewIds, Staged};
-use super::tables::DbResultExt;
+use super::tables::{self, DbResultExt};
 use super::txn::Changes;
-use super::writer::Reply;
+use super::writer::{cause, write_failed, Reply};
 use super::{Inner, Shared};
 use crate::{
     validate_events, validate_items, validate_users, IdMaps, ImportSession, Result, StoreCounts,
@@ -59,18 +59,37 @@ pub(crate) struct ImportLink {
     failure: Arc<Mutex<Option<String>>>,
 }
 
+/// How an import session ended, for the writer.
+pub(crate) enum ImportEnd {
+    /// Committed durably.
+    Committed,
+    /// Dropped by its caller, or refused before writing: nothing happened.
+    Abandoned,
+    /// The storage failed (the message says how); nothing was stored.
+    Failed(String),
+}
+
 /// Runs one import session on the writer thread until it commits or its caller
-/// drops it.
-pub(crate) fn serve(shared: &Shared, reply: Reply<ImportLink>) {
-    let txn = match shared
-        .db
-        .begin_write()
-        .ctx("starting the import transaction")
-    {
-        Ok(txn) => txn,
+/// drops it. `durable_commit` is the number to record in the file with the
+/// commit (periodic durability mode, see `tables::DURABLE_COMMITS_KEY`).
+pub(crate) fn serve(
+    shared: &Shared,
+    reply: Reply<ImportLink>,
+    durable_commit: Option<u64>,
+) -> ImportEnd {
+    let db = match shared.db() {
+        Ok(db) => db,
         Err(e) => {
             let _ = reply.send(Err(e));
-            return;
+            return ImportEnd::Abandoned;
+        }
+    };
+    let txn = match db.begin_write().ctx("starting the import transaction") {
+        Ok(txn) => txn,
+        Err(e) => {
+            let failure = cause(&e);
+            let _ = reply.send(Err(e));
+            return ImportEnd::Failed(failure);
         }
     };
     let (commands, mut rx) = mpsc::channel(IMPORT_QUEUE_CAPACITY);
@@ -82,12 +101,15 @@ pub(crate) fn serve(shared: &Shared, reply: Reply<ImportLink>) {
         }))
         .is_err()
     {
-        return;
+        return ImportEnd::Abandoned;
     }
+    // The first storage failure, for the writer.
+    let mut storage_failure = None;
     let mut changes = match Changes::open(&txn, &shared.index) {
         Ok(changes) => Some(changes),
         Err(e) => {
-            *failure.lock() = Some(e.to_string());
+            *failure.lock() = Some(cause(&e));
+            storage_failure = Some(cause(&e));
             None
         }
     };
@@ -95,9 +117,15 @@ pub(crate) fn serve(shared: &Shared, reply: Reply<ImportLink>) {
         let applied = match command {
             ImportCommand::Commit(ids, reply) => {
                 let result = staged_changes(changes, ids, &failure)
-                    .and_then(|staged| commit(shared, txn, staged));
-                let _ = reply.send(result);
-                return;
+                    .and_then(|staged| commit(shared, txn, staged, durable_commit));
+                let end = match (&result, storage_failure) {
+                    (Ok(_), _) => ImportEnd::Committed,
+                    (Err(_), Some(earlier)) => ImportEnd::Failed(earlier),
+                    (Err(e @ StoreError::Io(_)), None) => ImportEnd::Failed(cause(e)),
+                    (Err(_), None) => ImportEnd::Abandoned,
+                };
+                let _ = reply.send(result.map_err(|e| write_failed("the import", &e)));
+                return end;
             }
             // Once poisoned (`changes` is gone), batches are drained until the
             // caller commits or goes away.
@@ -113,11 +141,16 @@ pub(crate) fn serve(shared: &Shared, reply: Reply<ImportLink>) {
         };
         if let Err(e) = applied {
             tracing::error!(error = %e, "import transaction failed; nothing of it will be stored");
-            *failure.lock() = Some(e.to_string());
+            *failure.lock() = Some(cause(&e));
+            storage_failure.get_or_insert_with(|| cause(&e));
             changes = None;
         }
     }
     // Dropped without commit: the transaction aborts and the staged ids vanish.
+    match storage_failure {
+        Some(why) => ImportEnd::Failed(why),
+        None => ImportEnd::Abandoned,
+    }
 }
 
 /// What the session changed, unless it failed; ends the use of the tables so that
@@ -136,7 +169,15 @@ fn staged_changes(
     }
 }
 
-fn commit(shared: &Shared, txn: redb::WriteTransaction, staged: Staged) -> Result<StoreCounts> {
+fn commit(
+    shared: &Shared,
+    txn: redb::WriteTransaction,
+    staged: Staged,
+    durable_commit: Option<u64>,
+) -> Result<StoreCounts> {
+    if let Some(n) = durable_commit {
+        tables::record_durable_commit(&txn, n)?;
+    }
     txn.commit().ctx("committing the import")?;
     shared.merge(staged)?;
     Ok(shared.index.read().counts())
@@ -172,7 +213,7 @@ impl EmbeddedImport {
 
     /// Marks the session failed: its assigned ids no longer match what was sent.
     fn poison(&self, e: StoreError) -> StoreError {
-        *self.link.failure.lock() = Some(e.to_string());
+        *self.link.failure.lock() = Some(cause(&e));
         e
     }
 

@@ -1,30 +1,41 @@
 //! The embedded backend: one redb file per tenant in the data directory.
 //!
-//! Zero setup and durable: a write is acknowledged only after its transaction is
-//! committed with redb's immediate durability (fsync), and concurrent writes share
-//! commits through a single writer thread (see `writer`). Id maps and counters are
-//! kept in memory (see `state`); reads run in redb read transactions on tokio's
-//! blocking pool, so long scans never stall the async runtime.
+//! Zero setup and durable: by default a write is acknowledged only after its
+//! transaction is committed with redb's immediate durability (fsync), and
+//! concurrent writes share commits through a single writer thread (see `writer`);
+//! [`Durability::Periodic`] trades a bounded window of acknowledged writes for
+//! speed. Id maps and counters are kept in memory (see `state`); reads run in redb
+//! read transactions on tokio's blocking pool, so long scans never stall the async
+//! runtime.
+//!
+//! A disk failure poisons redb's handle of the file; the writer thread then
+//! serves reads from a read-only view of the file and reopens it by itself once
+//! the disk accepts writes again (see `writer`). [`FaultSwitch`] makes the disk
+//! fail on demand, to test exactly that (see `backend`).
 
+mod backend;
 mod codec;
 mod import;
+mod options;
 mod read;
 mod resolve;
 mod state;
-mod tables;
+pub(crate) mod tables;
 mod txn;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use parking_lot::RwLock;
-use redb::{Database, DatabaseError};
+use parking_lot::{Condvar, Mutex, RwLock};
+use redb::Database;
 use tephra_core::{validate_id, Event, Item, ItemPatch, User, UserPatch, ValidationError};
 use tokio::sync::{mpsc, oneshot};
 
+pub use self::options::{Durability, FaultMode, FaultSwitch, StoreOptions};
 use self::state::{Index, Staged};
 use self::txn::{Op, Outcome};
 use self::writer::Request;
@@ -32,6 +43,10 @@ use crate::{
     validate_events, validate_items, validate_users, IdMaps, ImportSession, Result, Seq, Store,
     StoreCounts, StoreError, StoredEvent,
 };
+
+/// Longest time a read waits for the writer to install a new handle of the file
+/// after a disk failure (normally the time it takes to open the file).
+const HANDLE_WAIT: Duration = Duration::from_secs(5);
 
 /// Name of the store file inside a tenant's directory.
 pub const STORE_FILE_NAME: &str = "tephra.redb";
@@ -42,6 +57,12 @@ pub const STORE_FILE_NAME: &str = "tephra.redb";
 /// second open fails with [`StoreError::Locked`]. Dropping the last handle (and
 /// the last import session) finishes pending writes and closes the file, so the
 /// same directory can be reopened right after.
+///
+/// When the disk fails, writes are refused with [`StoreError::Io`] (nothing of
+/// the batch stored) while reads go on from the file's last durable commit, and
+/// the store resumes writing by itself at the first write after the disk
+/// recovers; callers never need to reopen it. See [`Durability`] for what an
+/// acknowledgement guarantees.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
@@ -57,12 +78,50 @@ impl std::fmt::Debug for EmbeddedStore {
 
 /// What the writer thread and the readers share.
 pub(crate) struct Shared {
-    db: Database,
+    /// The handle readers use: redb's handle of the file, or a read-only view of
+    /// it while the file cannot be written, or none for the moment the writer
+    /// swaps one for the other (see `writer`).
+    db: Mutex<Option<Arc<Database>>>,
+    /// Signalled when a handle is installed in `db`.
+    db_installed: Condvar,
     path: PathBuf,
+    /// Passed to every reopen of the file, so that faults keep being injected.
+    faults: Option<FaultSwitch>,
     index: RwLock<Index>,
 }
 
 impl Shared {
+    /// The current handle of the file; while the writer swaps handles, waits for
+    /// the new one (at most [`HANDLE_WAIT`]), so that reads do not fail meanwhile.
+    ///
+    /// The writer thread itself only calls this while a handle is installed.
+    fn db(&self) -> Result<Arc<Database>> {
+        let deadline = Instant::now() + HANDLE_WAIT;
+        let mut db = self.db.lock();
+        loop {
+            if let Some(db) = db.as_ref() {
+                return Ok(db.clone());
+            }
+            if self.db_installed.wait_until(&mut db, deadline).timed_out() {
+                return Err(StoreError::Io(format!(
+                    "the store file {} could not be reopened after a disk failure \
+                     (see the log); retry later",
+                    self.path.display()
+                )));
+            }
+        }
+    }
+
+    /// Makes `db` the handle everyone uses; returns the one it replaces.
+    fn swap_db(&self, db: Option<Arc<Database>>) -> Option<Arc<Database>> {
+        let installed = db.is_some();
+        let old = std::mem::replace(&mut *self.db.lock(), db);
+        if installed {
+            self.db_installed.notify_all();
+        }
+        old
+    }
+
     /// Teaches the in-memory index what a committed transaction did.
     fn merge(&self, staged: Staged) -> Result<()> {
         self.index.write().merge(staged).inspect_err(|e| {
@@ -100,35 +159,53 @@ impl EmbeddedStore {
     /// [`StoreError::Locked`] if the file is already open (in this or another
     /// process), [`StoreError::UnsupportedVersion`] if another format version wrote
     /// it, and [`StoreError::Corrupt`] if its id maps are inconsistent.
+    ///
+    /// Writes are acknowledged once fsynced ([`Durability::Immediate`]); see
+    /// [`Self::open_with`] for the other options.
     pub fn open(data_dir: &Path, tenant: &str) -> Result<Self> {
+        Self::open_with(data_dir, tenant, StoreOptions::default())
+    }
+
+    /// Opens the store of `tenant` under `data_dir` like [`Self::open`], with a
+    /// choice of durability (and, for tests, injected disk faults).
+    ///
+    /// Also fails with [`StoreError::Invalid`] if the options cannot work (a zero
+    /// interval).
+    pub fn open_with(data_dir: &Path, tenant: &str, options: StoreOptions) -> Result<Self> {
         validate_tenant(tenant)?;
+        options.validate()?;
         let dir = data_dir.join("tenants").join(tenant);
         std::fs::create_dir_all(&dir).map_err(|e| {
             StoreError::Io(format!("creating the directory {}: {e}", dir.display()))
         })?;
-        Self::open_file(&dir.join(STORE_FILE_NAME))
+        Self::open_file_with(&dir.join(STORE_FILE_NAME), options)
     }
 
-    /// Opens (or creates) a store file at an explicit path.
+    /// Opens (or creates) a store file at an explicit path, with the default
+    /// options.
     pub fn open_file(path: &Path) -> Result<Self> {
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::Locked(path.display().to_string()))
-            }
-            Err(e) => {
-                return Err(tables::db_error(&format!("opening {}", path.display()))(
-                    e.into(),
-                ))
-            }
-        };
+        Self::open_file_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) a store file at an explicit path, with `options`; fails
+    /// like [`Self::open_with`].
+    pub fn open_file_with(path: &Path, options: StoreOptions) -> Result<Self> {
+        options.validate()?;
+        let db = backend::open_database(path, options.faults.as_ref())?;
         let index = tables::init(&db)?;
+        let durable_commits = match options.durability {
+            Durability::Immediate => 0,
+            Durability::Periodic { .. } => tables::durable_commits(&db)?,
+        };
         let shared = Arc::new(Shared {
-            db,
+            db: Mutex::new(Some(Arc::new(db))),
+            db_installed: Condvar::new(),
             path: path.to_owned(),
+            faults: options.faults,
             index: RwLock::new(index),
         });
-        let (requests, writer) = writer::spawn(shared.clone())?;
+        let (requests, writer) =
+            writer::spawn(shared.clone(), options.durability, durable_commits)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 shared,
@@ -160,7 +237,7 @@ impl EmbeddedStore {
         f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner.shared.db))
+        tokio::task::spawn_blocking(move || f(&*inner.shared.db()?))
             .await
             .map_err(|e| StoreError::Io(format!("a read task failed: {e}")))?
     }

@@ -17,6 +17,11 @@ pub(crate) const FORMAT_VERSION: u32 = 1;
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Key of the format version in [`META`].
 pub(crate) const FORMAT_VERSION_KEY: &str = "format_version";
+/// Key in [`META`] of the number of durable commits made in
+/// [`Durability::Periodic`](crate::Durability::Periodic) mode. After a failed
+/// durable commit it tells whether that commit reached the file after all, so
+/// that writes kept in memory are neither lost nor written twice. Absent means 0.
+pub(crate) const DURABLE_COMMITS_KEY: &str = "durable_commits";
 /// Item id → item record (JSON, see `codec`).
 pub(crate) const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// User id → user record (JSON, see `codec`).
@@ -41,6 +46,12 @@ pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("eve
 pub(crate) fn db_error(context: &str) -> impl FnOnce(redb::Error) -> StoreError + '_ {
     move |e| match e {
         redb::Error::Corrupted(why) => StoreError::Corrupt(format!("{context}: {why}")),
+        // redb refuses a handle after a disk error; the writer thread replaces it
+        // (see `writer`), so the caller only has to wait.
+        redb::Error::PreviousIo => StoreError::Io(format!(
+            "{context}: an earlier disk error made the store file unusable through this \
+             handle; the store is switching to a new one, retry in a moment"
+        )),
         other => StoreError::Io(format!("{context}: {other}")),
     }
 }
@@ -83,6 +94,26 @@ pub(crate) fn init(db: &Database) -> Result<Index> {
     }
     txn.commit().ctx("committing the setup transaction")?;
     load_index(db)
+}
+
+/// The number of durable commits recorded under [`DURABLE_COMMITS_KEY`].
+pub(crate) fn durable_commits(db: &Database) -> Result<u64> {
+    let txn = db.begin_read().ctx("starting a read transaction")?;
+    let meta = txn.open_table(META).ctx("opening the meta table")?;
+    let found = meta
+        .get(DURABLE_COMMITS_KEY)
+        .ctx("reading the durable commit count")?;
+    Ok(found.map_or(0, |n| n.value()))
+}
+
+/// Records, in the transaction about to commit durably, that it is durable commit
+/// number `n`.
+pub(crate) fn record_durable_commit(txn: &redb::WriteTransaction, n: u64) -> Result<()> {
+    txn.open_table(META)
+        .ctx("opening the meta table")?
+        .insert(DURABLE_COMMITS_KEY, n)
+        .ctx("recording a durable commit")?;
+    Ok(())
 }
 
 /// Refuses a file written with another format version, before anything is written

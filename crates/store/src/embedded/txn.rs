@@ -21,7 +21,10 @@ use super::tables::{self, DbResultExt};
 use crate::{Result, StoreError, StoredEvent};
 
 /// One write operation, already validated where validation is pure.
-#[derive(Debug)]
+///
+/// `Clone`, so that the periodic durability mode can keep the operations of
+/// non-durable commits and apply them again after a disk failure.
+#[derive(Debug, Clone)]
 pub(crate) enum Op {
     /// Upsert validated items.
     UpsertItems(Vec<Item>),
