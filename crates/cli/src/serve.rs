@@ -4,29 +4,12 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use tephra_server::Config;
-use tephra_store::SharedStore;
 use tokio::net::TcpListener;
 
-use crate::data_dir;
-
-/// Opens the data directory named by the configuration and serves it.
+/// Opens every tenant of the data directory named by the configuration and
+/// serves them; the base URL is printed once the port is bound (and before the
+/// data is loaded, so that a slow load is visible).
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store = data_dir::open_store(&config.data_dir)?;
-    serve(config, store, |url| {
-        println!("Tephra is listening on {url} (Ctrl-C to stop)")
-    })
-    .await
-}
-
-/// Serves `store` with `config`; `announce` receives the base URL once the port is
-/// bound (and before the data is loaded, so that a slow load is visible).
-///
-/// Shared by `serve` and `demo`, so that the demo runs exactly the real server.
-pub async fn serve(
-    config: Config,
-    store: SharedStore,
-    announce: impl FnOnce(&str),
-) -> anyhow::Result<()> {
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -36,11 +19,18 @@ pub async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = base_url(bound);
     tracing::info!(%url, data_dir = %config.data_dir.display(), "starting");
-    announce(&url);
-    let state = tephra_server::AppState::open(config, store)
+    println!("Tephra is listening on {url} (Ctrl-C to stop)");
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory `{}`",
+            config.data_dir.display()
+        )
+    })?;
+    let data_dir = config.data_dir.clone();
+    let tenants = tephra_server::Tenants::open_embedded(config)
         .await
-        .context("cannot load the data directory")?;
-    tephra_server::serve(listener, state, tephra_server::shutdown_signal())
+        .with_context(|| format!("cannot open the data directory `{}`", data_dir.display()))?;
+    tephra_server::serve(listener, tenants, tephra_server::shutdown_signal())
         .await
         .context("the HTTP server failed")?;
     tracing::info!("stopped");

@@ -39,6 +39,55 @@ pub struct Config {
     pub scenes: BTreeMap<String, Scene>,
     /// Attribution and analytics.
     pub analytics: AnalyticsSettings,
+    /// How the embedded store acknowledges writes.
+    pub storage: StorageSettings,
+}
+
+/// When a write is acknowledged, and so what a crash can take away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityMode {
+    /// Acknowledged once fsynced; concurrent writes share one fsync (group
+    /// commit). Nothing acknowledged is lost, even on power loss.
+    Immediate,
+    /// Acknowledged once committed in memory; fsynced at least every
+    /// `sync_interval_ms`. A crash loses at most about that much.
+    Periodic,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `immediate` (the default) or `periodic`.
+    pub durability: DurabilityMode,
+    /// In `periodic` mode, the longest time an acknowledged write may wait
+    /// for its fsync, in milliseconds.
+    pub sync_interval_ms: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            durability: DurabilityMode::Immediate,
+            sync_interval_ms: 100,
+        }
+    }
+}
+
+impl StorageSettings {
+    /// The embedded store's options for these settings.
+    pub fn store_options(&self) -> tephra_store::StoreOptions {
+        tephra_store::StoreOptions {
+            durability: match self.durability {
+                DurabilityMode::Immediate => tephra_store::Durability::Immediate,
+                DurabilityMode::Periodic => tephra_store::Durability::Periodic {
+                    interval: std::time::Duration::from_millis(self.sync_interval_ms),
+                },
+            },
+            faults: None,
+        }
+    }
 }
 
 /// Attribution and analytics settings.
@@ -81,6 +130,7 @@ impl Default for Config {
             retrieval: RetrievalConfig::default(),
             scenes: Scene::defaults(),
             analytics: AnalyticsSettings::default(),
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -91,8 +141,24 @@ impl Default for Config {
 pub struct ServerSettings {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// When set, every `/v1` route requires `Authorization: Bearer <api_key>`.
+    /// A key with every scope on the `default` tenant: the one-tenant setup.
+    /// When it or `admin_key` is set, every `/v1` route requires a key.
     pub api_key: Option<String>,
+    /// The operator's key: required by `/admin` (tenants and their keys), and
+    /// accepted on `/v1` routes with every scope for the tenant named by the
+    /// `X-Tephra-Tenant` header (`default` without it).
+    pub admin_key: Option<String>,
+    /// Default rate limit of each key, in requests per second (0: none); a key
+    /// may carry its own.
+    pub rate_limit_per_sec: f64,
+    /// Default burst of each key's rate limit: requests allowed at once after
+    /// a quiet period.
+    pub rate_limit_burst: u32,
+    /// Most CPU-heavy requests (recommendations, similar items, training) run
+    /// at once; more wait up to `admission_wait_ms`, then get 503.
+    pub max_concurrent_heavy: usize,
+    /// How long a heavy request may wait for a slot before 503, in milliseconds.
+    pub admission_wait_ms: u64,
     /// Largest accepted request body, in bytes (413 above).
     pub max_body_bytes: usize,
     /// Most elements in one batch (items, users or events); 413 above.
@@ -109,6 +175,11 @@ impl Default for ServerSettings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_key: None,
+            admin_key: None,
+            rate_limit_per_sec: 0.0,
+            rate_limit_burst: 100,
+            max_concurrent_heavy: 64,
+            admission_wait_ms: 200,
             max_body_bytes: 16 * 1024 * 1024,
             max_batch: 10_000,
             request_timeout_secs: 30,
@@ -181,19 +252,95 @@ impl Default for TrainingSettings {
     }
 }
 
+/// Sections a tenant may set for itself; the rest (data directory, server
+/// settings) belong to the whole process.
+pub const TENANT_SECTIONS: [&str; 6] = [
+    "events",
+    "recommend",
+    "training",
+    "retrieval",
+    "scenes",
+    "analytics",
+];
+
 impl Config {
+    /// This configuration with a tenant's own settings merged over it (objects
+    /// key by key, anything else replaced), checked like a configuration file.
+    /// Errors name the field under `settings`, e.g. `settings.recommend.default_n`.
+    pub fn for_tenant(&self, settings: &serde_json::Value) -> Result<Config, ValidationError> {
+        let invalid = |field: String, message: String| {
+            ValidationError::field("invalid_settings", field, message)
+        };
+        let overrides = match settings {
+            serde_json::Value::Null => return Ok(self.clone()),
+            serde_json::Value::Object(map) => map,
+            _ => {
+                return Err(invalid(
+                    "settings".into(),
+                    "must be an object of configuration sections".into(),
+                ))
+            }
+        };
+        if let Some(key) = overrides
+            .keys()
+            .find(|k| !TENANT_SECTIONS.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                format!("settings.{key}"),
+                format!(
+                    "`{}` cannot be set per tenant; a tenant may set {}",
+                    key.escape_debug(),
+                    TENANT_SECTIONS.join(", ")
+                ),
+            ));
+        }
+        let mut value =
+            serde_json::to_value(self).map_err(|e| invalid("settings".into(), e.to_string()))?;
+        crate::experiments::merge(&mut value, overrides);
+        let config: Config = serde_path_to_error::deserialize(value)
+            .map_err(|e| invalid(format!("settings.{}", e.path()), e.inner().to_string()))?;
+        config.validate().map_err(|mut e| {
+            e.code = "invalid_settings";
+            e.field = Some(format!("settings.{}", e.field.as_deref().unwrap_or("")));
+            e
+        })?;
+        Ok(config)
+    }
+
     /// Checks values that deserialization alone cannot, naming the setting to fix.
     pub fn validate(&self) -> Result<(), ValidationError> {
         let bad =
             |field: &str, msg: &str| Err(ValidationError::field("invalid_config", field, msg));
         self.events.validate()?;
-        if let Some(key) = &self.server.api_key {
-            if key.len() < 16 {
-                return bad(
-                    "server.api_key",
-                    "an API key must be at least 16 characters long",
-                );
+        for (field, key) in [
+            ("server.api_key", &self.server.api_key),
+            ("server.admin_key", &self.server.admin_key),
+        ] {
+            if key.as_ref().is_some_and(|k| k.len() < 16) {
+                return bad(field, "a key must be at least 16 characters long");
             }
+        }
+        if self.server.api_key.is_some() && self.server.api_key == self.server.admin_key {
+            return bad(
+                "server.admin_key",
+                "must differ from server.api_key: the admin key manages every tenant",
+            );
+        }
+        let rate = self.server.rate_limit_per_sec;
+        if !rate.is_finite() || rate < 0.0 {
+            return bad(
+                "server.rate_limit_per_sec",
+                "must be 0 (no limit) or a positive number of requests per second",
+            );
+        }
+        if self.storage.sync_interval_ms == 0 {
+            return bad(
+                "storage.sync_interval_ms",
+                "must be at least 1 millisecond; use durability = \"immediate\" to fsync every write",
+            );
+        }
+        if self.server.max_concurrent_heavy == 0 {
+            return bad("server.max_concurrent_heavy", "must be at least 1");
         }
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes", "must be at least 1024 bytes");

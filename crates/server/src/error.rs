@@ -111,12 +111,36 @@ pub enum ApiError {
         "this route requires the header `Authorization: Bearer <api key>` with the configured key"
     )]
     Unauthorized,
+    /// The key is not valid: unknown, mistyped, rotated or revoked.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// The key is valid but may not do this (scope, tenant, admin route).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The key used up its rate limit; retry after the given seconds.
+    #[error("this key sent more requests than its rate limit allows; retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request will be accepted again.
+        retry_after: u64,
+    },
+    /// Too many CPU-heavy requests are running; retry after the given seconds.
+    #[error("the server is at capacity for this kind of request; retry after {retry_after} s")]
+    Overloaded {
+        /// Seconds to wait before retrying.
+        retry_after: u64,
+    },
     /// The request took longer than `server.request_timeout_secs`.
     #[error("the request took longer than {secs} s and was abandoned; a write may still complete")]
     Timeout {
         /// The configured timeout.
         secs: u64,
     },
+    /// The store's disk is full; nothing of the request was stored.
+    #[error("the server's disk is full, so nothing of this request was stored; retry once the operator has freed space")]
+    StorageFull,
+    /// The store's disk failed; nothing of the request was stored.
+    #[error("the store could not write this request (a disk error; the server log has the cause), so nothing of it was stored; retry later")]
+    StorageFailed,
     /// The service cannot answer right now (store busy or shutting down); retry later.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable,
@@ -136,7 +160,10 @@ impl ApiError {
             Self::InvalidUtf8(_) => (StatusCode::BAD_REQUEST, "invalid_utf8"),
             Self::InvalidQuery { .. } => (StatusCode::BAD_REQUEST, "invalid_query"),
             Self::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Unauthorized | Self::InvalidKey(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::NotFound { .. } | Self::RouteNotFound { .. } => {
                 (StatusCode::NOT_FOUND, "not_found")
             }
@@ -149,6 +176,8 @@ impl ApiError {
             Self::Invalid(e) => (StatusCode::UNPROCESSABLE_ENTITY, e.code),
             Self::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+            Self::StorageFailed => (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"),
             Self::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -199,7 +228,15 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Invalid(e) => Self::Invalid(e),
-            StoreError::Locked(_) | StoreError::Closed | StoreError::Io(_) => {
+            StoreError::Io(ref detail) => {
+                tracing::error!(error = %err, "a store operation failed");
+                if is_disk_full(detail) {
+                    Self::StorageFull
+                } else {
+                    Self::StorageFailed
+                }
+            }
+            StoreError::Locked(_) | StoreError::Closed => {
                 tracing::error!(error = %err, "store unavailable");
                 Self::Unavailable
             }
@@ -211,14 +248,31 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Whether a storage failure's detail is a full disk (`ENOSPC`, whatever the
+/// layer that reported it).
+fn is_disk_full(detail: &str) -> bool {
+    let detail = detail.to_ascii_lowercase();
+    detail.contains("no space left on device")
+        || detail.contains("os error 28")
+        || detail.contains("storage full")
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
         let mut response = (status, axum::Json(self.body())).into_response();
-        if matches!(self, Self::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            Self::Unauthorized | Self::InvalidKey(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after } | Self::Overloaded { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            _ => {}
         }
         response
     }
@@ -256,6 +310,14 @@ mod tests {
             (ApiError::query("n", "bad"), 400, "invalid_query"),
             (ApiError::InvalidPath("x".into()), 400, "invalid_path"),
             (ApiError::Unauthorized, 401, "unauthorized"),
+            (ApiError::InvalidKey("x".into()), 401, "unauthorized"),
+            (ApiError::Forbidden("x".into()), 403, "forbidden"),
+            (
+                ApiError::RateLimited { retry_after: 2 },
+                429,
+                "rate_limited",
+            ),
+            (ApiError::Overloaded { retry_after: 1 }, 503, "overloaded"),
             (ApiError::not_found("item", "a"), 404, "not_found"),
             (
                 ApiError::RouteNotFound {
@@ -291,6 +353,8 @@ mod tests {
             (v("invalid_id"), 422, "invalid_id"),
             (ApiError::Timeout { secs: 1 }, 503, "timeout"),
             (ApiError::Unavailable, 503, "unavailable"),
+            (ApiError::StorageFull, 507, "storage_full"),
+            (ApiError::StorageFailed, 503, "storage_failed"),
             (ApiError::NotReady("x".into()), 503, "not_ready"),
             (ApiError::Internal, 500, "internal"),
         ];
@@ -328,6 +392,21 @@ mod tests {
             assert!(status.is_server_error());
             assert!(!err.body().error.message.contains("secret"));
         }
+    }
+
+    #[test]
+    fn disk_errors_say_whether_the_disk_is_full() {
+        let full = ApiError::from(StoreError::Io(
+            "committing: I/O error: No space left on device (os error 28)".into(),
+        ));
+        assert_eq!(full, ApiError::StorageFull);
+        assert_eq!(full.status_and_code().0, StatusCode::INSUFFICIENT_STORAGE);
+        assert!(full
+            .to_string()
+            .contains("nothing of this request was stored"));
+        let failed = ApiError::from(StoreError::Io("I/O error: Input/output error".into()));
+        assert_eq!(failed, ApiError::StorageFailed);
+        assert!(failed.to_string().contains("nothing of it was stored"));
     }
 
     #[test]

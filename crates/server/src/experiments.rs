@@ -109,7 +109,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 }
 
 /// Merges `overrides` over `base`: objects key by key, anything else replaced.
-fn merge(base: &mut Value, overrides: &Map<String, Value>) {
+pub(crate) fn merge(base: &mut Value, overrides: &Map<String, Value>) {
     let Value::Object(target) = base else {
         *base = Value::Object(overrides.clone());
         return;

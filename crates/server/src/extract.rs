@@ -25,15 +25,33 @@ use crate::state::AppState;
 /// chunked body) the answer is 413 `body_too_large` in the usual error format.
 pub struct RawBody(pub Bytes);
 
-impl FromRequest<AppState> for RawBody {
+/// A router state that knows the configuration (for the body limit).
+pub trait Configured {
+    /// The configuration requests are served with.
+    fn configuration(&self) -> &crate::config::Config;
+}
+
+impl Configured for AppState {
+    fn configuration(&self) -> &crate::config::Config {
+        self.config()
+    }
+}
+
+impl Configured for crate::tenants::Tenants {
+    fn configuration(&self) -> &crate::config::Config {
+        self.config()
+    }
+}
+
+impl<S: Configured + Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Bytes::from_request(req, state).await {
             Ok(bytes) => Ok(Self(bytes)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(ApiError::BodyTooLarge {
-                    limit: state.config().server.max_body_bytes,
+                    limit: state.configuration().server.max_body_bytes,
                 })
             }
             Err(rejection) => Err(ApiError::MalformedJson(format!(
@@ -57,6 +75,25 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .map_err(|rejection| {
                 ApiError::InvalidPath(format!(
                     "the id in the path is not valid: {}",
+                    rejection.body_text()
+                ))
+            })
+    }
+}
+
+/// Two ids from the request path (`/{tenant}/keys/{id}`), percent-decoded.
+pub struct IdPair(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((a, b))| Self(a, b))
+            .map_err(|rejection| {
+                ApiError::InvalidPath(format!(
+                    "the ids in the path are not valid: {}",
                     rejection.body_text()
                 ))
             })

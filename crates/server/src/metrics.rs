@@ -90,14 +90,17 @@ fn describe() {
 /// Labels use the route template (`/v1/items/{id}`), never the raw path, so that
 /// ids do not create one time series each; unmatched paths share `unmatched`.
 pub async fn track_requests(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let matched = route_of(&req);
     let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
+    // A tenant's routes name the route they matched (see `label_route`);
+    // requests refused before reaching them share the `/v1/*` label.
+    let route = match response.extensions().get::<RouteLabel>() {
+        Some(RouteLabel(route)) => route.clone(),
+        None if matched.contains("__private__") => "/v1/*".to_owned(),
+        None => matched,
+    };
     let labels = [
         ("method", method.to_owned()),
         ("route", route),
@@ -105,6 +108,28 @@ pub async fn track_requests(req: Request, next: Next) -> Response {
     ];
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The route template a tenant's routes matched, passed out on the response
+/// to [`track_requests`], which runs outside the tenant dispatch.
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub String);
+
+/// The route template of a request, `unmatched` when none matched.
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned()
+}
+
+/// Middleware of a tenant's routes: labels the response with the route it
+/// matched, for [`track_requests`].
+pub async fn label_route(req: Request, next: Next) -> Response {
+    let route = route_of(&req);
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(RouteLabel(route));
     response
 }
 

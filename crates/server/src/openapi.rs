@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    analytics, events, experiments, items, lists, model, ops, recommend, similar, users,
+    admin, analytics, events, experiments, items, lists, model, ops, recommend, similar, users,
 };
 
 /// The API description; `ApiDoc::openapi()` builds it.
@@ -32,6 +32,8 @@ use crate::routes::{
         analytics::events, analytics::ctr, analytics::top_items, analytics::coverage, analytics::users,
         experiments::create, experiments::list, experiments::get, experiments::start,
         experiments::stop, experiments::delete, experiments::results,
+        admin::create_tenant, admin::list_tenants, admin::get_tenant, admin::delete_tenant,
+        admin::create_key, admin::list_keys, admin::rotate_key, admin::revoke_key,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
@@ -45,12 +47,14 @@ use crate::routes::{
         (name = "models", description = "The trained model: its metadata and retraining"),
         (name = "analytics", description = "Events, CTR, top items, coverage and users over time"),
         (name = "experiments", description = "A/B tests of scene settings, with intervals and p-values"),
+        (name = "admin", description = "Tenants and their API keys (the admin key only)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
 pub struct ApiDoc;
 
-/// Declares the `api_key` bearer scheme that the `/v1` operations refer to.
+/// Declares the bearer schemes the operations refer to: `api_key` for `/v1`,
+/// `admin_key` for `/admin`.
 struct BearerKey;
 
 impl Modify for BearerKey {
@@ -62,8 +66,19 @@ impl Modify for BearerKey {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "Required on /v1 routes when `server.api_key` is configured",
+                        "A tenant's key (`tph_...`), `server.api_key`, or the admin key with \
+                         an `X-Tephra-Tenant` header; required on /v1 routes when \
+                         `server.api_key` or `server.admin_key` is configured",
                     ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`server.admin_key`: required on /admin routes"))
                     .build(),
             ),
         );
@@ -107,6 +122,11 @@ mod tests {
             "/v1/items/{id}/similar",
             "/v1/model",
             "/v1/admin/train",
+            "/admin/tenants",
+            "/admin/tenants/{tenant}",
+            "/admin/tenants/{tenant}/keys",
+            "/admin/tenants/{tenant}/keys/{id}",
+            "/admin/tenants/{tenant}/keys/{id}/rotate",
             "/healthz",
             "/readyz",
             "/metrics",

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::router::router;
 use crate::state::AppState;
+use crate::tenants::Tenants;
 
 /// Held by every copy of the router; see [`serve`].
 #[derive(Clone)]
@@ -17,48 +18,53 @@ struct RouterAlive {
     _sender: mpsc::Sender<()>,
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then stops accepting
-/// connections, reports not-ready and finishes the requests in flight.
+/// Serves every tenant's API on `listener` until `shutdown` completes, then
+/// stops accepting connections, reports not-ready and finishes the requests in
+/// flight, then stops the tenants' background loops and waits for their writes.
 ///
-/// When it returns, the server holds nothing of `state` any more (every copy of
-/// the router is dropped and every write has finished), so the caller can close
-/// the store or reopen its data directory at once.
+/// When it returns, the server holds nothing of any tenant any more (every copy
+/// of the router is dropped and every write has finished), so the caller can
+/// close the stores or reopen the data directory at once.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    tenants: Tenants,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Connection tasks drop their copy of the router shortly after the server
     // future completes; the channel closes when the last copy is gone.
     let (alive, mut all_dropped) = mpsc::channel::<()>(1);
-    let app = router(state.clone()).layer(Extension(RouterAlive { _sender: alive }));
+    let app = router(tenants.clone()).layer(Extension(RouterAlive { _sender: alive }));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving the HTTP API");
     }
-    let (stop_training, stopped) = watch::channel(false);
-    let training = state
-        .config()
-        .training
-        .enabled
-        .then(|| tokio::spawn(retrain_loop(state.clone(), stopped)));
-    let refresher = tokio::spawn(refresh_heads_loop(state.clone(), stop_training.subscribe()));
-    let shutdown_state = state.clone();
+    let shutdown_tenants = tenants.clone();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
-            shutdown_state.set_not_ready();
+            shutdown_tenants.set_not_ready();
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await;
-    let _ = stop_training.send(true);
-    if let Some(training) = training {
-        let _ = training.await;
-    }
-    let _ = refresher.await;
     let _ = all_dropped.recv().await;
-    state.writes_finished().await;
+    tenants.shutdown().await;
     tracing::info!("server stopped");
     served
+}
+
+/// Starts a tenant's background loops (retraining when enabled, refreshing
+/// the cached list heads); they return when `stop` turns true.
+pub(crate) fn start_background(
+    state: &AppState,
+    stop: watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![tokio::spawn(refresh_heads_loop(
+        state.clone(),
+        stop.clone(),
+    ))];
+    if state.config().training.enabled {
+        tasks.push(tokio::spawn(retrain_loop(state.clone(), stop)));
+    }
+    tasks
 }
 
 /// How often the background loop looks at the number of new events.

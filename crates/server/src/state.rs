@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::RwLock;
 use tephra_store::{IdMaps, SharedStore};
 
@@ -27,13 +26,14 @@ const LOAD_ITEMS_PAGE: usize = 1000;
 /// Page size when replaying the event log at startup.
 const LOAD_EVENTS_PAGE: usize = 10_000;
 
-/// Where the promoted model of the (only, for now) tenant is saved:
-/// `<data_dir>/tenants/default/models/current.tephra`, beside its store.
-pub fn snapshot_path(config: &Config) -> PathBuf {
+/// Where the promoted model of `tenant` is saved:
+/// `<data_dir>/tenants/<tenant>/models/current.tephra`, beside its store, so
+/// that deleting a tenant's directory deletes its models too.
+pub fn snapshot_path(config: &Config, tenant: &str) -> PathBuf {
     config
         .data_dir
         .join("tenants")
-        .join("default")
+        .join(tenant)
         .join("models")
         .join("current.tephra")
 }
@@ -41,13 +41,13 @@ pub fn snapshot_path(config: &Config) -> PathBuf {
 /// Shared state of one running API: cheap to clone (every field is shared).
 #[derive(Clone)]
 pub struct AppState {
+    tenant: Arc<str>,
     config: Arc<Config>,
     store: SharedStore,
     live: Arc<RwLock<LiveState>>,
     /// Orders catalogue writes against event writes; see `write.rs`.
     write_gate: Arc<tokio::sync::RwLock<()>>,
     ready: Arc<AtomicBool>,
-    metrics: PrometheusHandle,
     models: Arc<ModelManager>,
     sessions: Arc<Sessions>,
     analytics: Arc<parking_lot::Mutex<Analytics>>,
@@ -62,6 +62,16 @@ impl AppState {
     /// The returned state is ready to serve; this may take a while on a large log,
     /// which is logged with counts and duration.
     pub async fn open(config: Config, store: SharedStore) -> Result<AppState, ServerError> {
+        Self::open_tenant(config, store, tephra_store::DEFAULT_TENANT).await
+    }
+
+    /// [`AppState::open`] for the tenant named `tenant` (whose model snapshot
+    /// lives in its own directory).
+    pub async fn open_tenant(
+        config: Config,
+        store: SharedStore,
+        tenant: &str,
+    ) -> Result<AppState, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         let started = Instant::now();
         let maps = store.id_maps().await?;
@@ -124,14 +134,15 @@ impl AppState {
         }
 
         tracing::info!(
+            tenant,
             items,
             users = ids.users.len(),
             events,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "live state loaded from the store"
         );
-        let models =
-            ModelManager::with_snapshot(snapshot_path(&config)).with_retrieval(config.retrieval);
+        let models = ModelManager::with_snapshot(snapshot_path(&config, tenant))
+            .with_retrieval(config.retrieval);
         models.load_history();
         match models.load_snapshot(&live) {
             Ok(true) => tracing::info!("model loaded from its snapshot"),
@@ -151,6 +162,7 @@ impl AppState {
             std::time::Duration::from_secs_f64(config.analytics.attribution_window_hours * 3600.0),
         );
         Ok(AppState {
+            tenant: Arc::from(tenant),
             analytics: Arc::new(parking_lot::Mutex::new(analytics)),
             requests: Arc::new(requests),
             experiments: Arc::new(experiments),
@@ -159,10 +171,14 @@ impl AppState {
             live: Arc::new(RwLock::new(live)),
             write_gate: Arc::new(tokio::sync::RwLock::new(())),
             ready: Arc::new(AtomicBool::new(true)),
-            metrics: crate::metrics::prometheus_handle(),
             models: Arc::new(models),
             sessions: Arc::new(Sessions::default()),
         })
+    }
+
+    /// The tenant whose data this state serves.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
     }
 
     /// The configuration the server runs with.
@@ -244,10 +260,6 @@ impl AppState {
     /// Waits until no write is running; writes started later are not waited for.
     pub(crate) async fn writes_finished(&self) {
         drop(self.write_gate.write().await);
-    }
-
-    pub(crate) fn metrics(&self) -> &PrometheusHandle {
-        &self.metrics
     }
 }
 

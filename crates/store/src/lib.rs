@@ -9,7 +9,9 @@
 //!
 //! Contract shared by all backends:
 //! - a write that returned `Ok` is durable (for the embedded store: fsynced, with
-//!   writes from concurrent callers grouped into one commit);
+//!   writes from concurrent callers grouped into one commit), unless the store was
+//!   opened with [`Durability::Periodic`], which acknowledges before the fsync and
+//!   bounds what a crash can lose instead;
 //! - a batch is all or nothing: on error nothing of it is stored;
 //! - an upsert batch naming the same id twice is refused (`duplicate_id`, field
 //!   `[i].id` at the second occurrence), because which copy should win is ambiguous;
@@ -27,10 +29,15 @@ pub mod conformance;
 mod embedded;
 mod error;
 mod memory;
+pub mod registry;
 
+pub use embedded::{Durability, FaultMode, FaultSwitch, StoreOptions};
 pub use embedded::{EmbeddedStore, STORE_FILE_NAME};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use registry::{
+    KeyRecord, RateLimit, Registry, SharedRegistry, TenantRecord, TenantStores, DEFAULT_TENANT,
+};
 
 /// Result of a storage operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

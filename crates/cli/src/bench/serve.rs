@@ -118,10 +118,13 @@ fn prepare(args: &ServeBenchArgs) -> anyhow::Result<PathBuf> {
     let data_dir = cache
         .join("bench-serve")
         .join(format!("{scale}-{}", file_name_part(&args.model)));
-    let snapshot = tephra_server::snapshot_path(&tephra_server::Config {
-        data_dir: data_dir.clone(),
-        ..tephra_server::Config::default()
-    });
+    let snapshot = tephra_server::snapshot_path(
+        &tephra_server::Config {
+            data_dir: data_dir.clone(),
+            ..tephra_server::Config::default()
+        },
+        tephra_store::DEFAULT_TENANT,
+    );
     // `train` runs only after a complete import and writes the snapshot last.
     if snapshot.exists() && !args.fresh {
         println!(

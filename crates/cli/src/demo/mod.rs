@@ -131,9 +131,12 @@ pub async fn run(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = serve::base_url(listener.local_addr()?);
     let api_key = config.server.api_key.clone();
-    let state = tephra_server::AppState::open(config, store)
+    // The server opens the directory itself (with its registry of tenants).
+    drop(store);
+    let tenants = tephra_server::Tenants::open_embedded(config)
         .await
         .context("cannot load the data directory")?;
+    let state = tenants.default_state();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {
@@ -141,7 +144,7 @@ pub async fn run(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
             _ = stopped => {}
         }
     };
-    let mut server = tokio::spawn(tephra_server::serve(listener, state.clone(), shutdown));
+    let mut server = tokio::spawn(tephra_server::serve(listener, tenants, shutdown));
     print_tour(&url, api_key.is_some());
 
     if state.models().current().is_none() {

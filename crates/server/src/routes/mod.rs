@@ -6,6 +6,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub mod admin;
 pub mod analytics;
 pub mod events;
 pub mod experiments;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
+use crate::tenants::Tenants;
 
 /// How long `/readyz` waits for the store before declaring it not ready.
 const STORE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,11 +50,11 @@ pub async fn healthz() -> Json<Health> {
         (status = 200, description = "Ready to serve", body = Ready),
         (status = 503, description = "Not ready", body = ErrorBody),
     ))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
-    if !state.is_ready() {
+pub async fn readyz(State(tenants): State<Tenants>) -> Result<Json<Ready>, ApiError> {
+    if !tenants.is_ready() {
         return Err(ApiError::NotReady("the server is shutting down".into()));
     }
-    match tokio::time::timeout(STORE_PROBE_TIMEOUT, state.store().counts()).await {
+    match tokio::time::timeout(STORE_PROBE_TIMEOUT, tenants.total_counts()).await {
         Ok(Ok(c)) => Ok(Json(Ready {
             status: "ready",
             items: c.items,
@@ -74,8 +74,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiErr
 /// Prometheus metrics in the text exposition format.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store().counts().await {
+pub async fn metrics(State(tenants): State<Tenants>) -> impl IntoResponse {
+    match tenants.total_counts().await {
         Ok(counts) => crate::metrics::record_store_counts(counts),
         Err(err) => tracing::warn!(error = %err, "metrics: could not read the store's sizes"),
     }
@@ -84,6 +84,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().render(),
+        crate::metrics::prometheus_handle().render(),
     )
 }

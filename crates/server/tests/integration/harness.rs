@@ -1,12 +1,10 @@
 //! Starting, stopping and talking to a real server.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde_json::Value;
 use tempfile::TempDir;
-use tephra_server::{serve, AppState, Config};
-use tephra_store::EmbeddedStore;
+use tephra_server::{serve, Config, Tenants};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -117,15 +115,28 @@ impl TestServer {
     }
 
     /// A server over an existing data directory.
-    pub async fn start_in(data_dir: &Path, config: Config) -> Self {
-        let store = EmbeddedStore::open(data_dir, "default").expect("open the store");
-        let state = AppState::open(config.clone(), Arc::new(store))
+    pub async fn start_in(data_dir: &Path, mut config: Config) -> Self {
+        config.data_dir = data_dir.to_owned();
+        let tenants = Tenants::open_embedded(config.clone())
             .await
-            .expect("load the state");
+            .expect("load the tenants");
+        Self::serve_tenants(tenants, data_dir, config).await
+    }
+
+    /// A server over tenants opened by the caller (e.g. on a failing disk),
+    /// owning `dir`; [`TestServer::restart`] reopens it the ordinary way.
+    pub async fn start_tenants(tenants: Tenants, dir: TempDir) -> Self {
+        let config = tenants.config().clone();
+        let mut server = Self::serve_tenants(tenants, dir.path(), config).await;
+        server.dir = Some(dir);
+        server
+    }
+
+    async fn serve_tenants(tenants: Tenants, data_dir: &Path, config: Config) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, state, async {
+        let task = tokio::spawn(serve(listener, tenants, async {
             let _ = rx.await;
         }));
         let api_key = config.server.api_key.clone();

@@ -15,4 +15,6 @@ mod ops;
 mod pipeline;
 mod recommend;
 mod restart;
+mod storage_faults;
+mod tenants;
 mod users;

@@ -303,7 +303,7 @@ async fn the_promoted_model_is_saved_and_served_again_after_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_snapshot_is_not_served_and_the_next_run_replaces_it() {
     let (s, _) = trained_server().await;
-    let path = tephra_server::snapshot_path(s.config());
+    let path = tephra_server::snapshot_path(s.config(), "default");
     let mut bytes = std::fs::read(&path).expect("the snapshot was written");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -325,7 +325,7 @@ async fn a_damaged_snapshot_is_not_served_and_the_next_run_replaces_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_of_other_items_is_not_served() {
     let (s, _) = trained_server().await;
-    let path = tephra_server::snapshot_path(s.config());
+    let path = tephra_server::snapshot_path(s.config(), "default");
     let saved = std::fs::read(&path).unwrap();
     let (dir, data_dir, config) = s.stop().await;
     // A fresh data directory whose items have other ids, with the old snapshot.
@@ -341,7 +341,7 @@ async fn a_snapshot_of_other_items_is_not_served() {
         s.post("/v1/events", &as_events(&events)).await.ok();
         s.stop().await;
     }
-    let copy = tephra_server::snapshot_path(&config);
+    let copy = tephra_server::snapshot_path(&config, "default");
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::write(&copy, saved).unwrap();
     let s = TestServer::start_in(other.path(), config).await;

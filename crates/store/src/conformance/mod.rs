@@ -128,6 +128,7 @@ mod imports;
 mod model;
 mod persistence;
 mod records;
+mod registry;
 mod support;
 
 pub use batches::*;
@@ -137,4 +138,5 @@ pub use imports::*;
 pub use model::*;
 pub use persistence::*;
 pub use records::*;
+pub use registry::*;
 pub use support::{event, item, user};

@@ -2,7 +2,10 @@
 //! persistence and file handling of the embedded store, and model-based property
 //! tests.
 
+mod durability_rate;
 mod embedded;
+mod faults;
 mod import_rate;
 mod memory;
 mod model;
+mod registry;
