@@ -8,5 +8,6 @@ mod demo;
 mod gen_eval;
 mod import_export;
 mod serve;
+mod shutdown;
 mod support;
 mod train;
