@@ -14,7 +14,10 @@ fi
 cargo build --release -q
 scratch="$(mktemp -d)"
 port=$((20000 + RANDOM % 20000))
-./target/release/tephra demo --data-dir "$scratch/data" --listen "127.0.0.1:$port" \
+# With an admin key, so that the admin routes are exercised too (schemathesis
+# sends it as the bearer token the OpenAPI document asks for).
+admin_key="schemathesis-admin-key-0123456789"
+TEPHRA_SERVER__ADMIN_KEY="$admin_key" ./target/release/tephra demo --data-dir "$scratch/data" --listen "127.0.0.1:$port" \
     --readers 100 --stories 80 --rounds 1 >"$scratch/demo.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$scratch"' EXIT
@@ -24,4 +27,5 @@ for _ in $(seq 1 100); do
 done
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
-    --max-examples "$examples" --workers 2
+    --max-examples "$examples" --workers 2 \
+    --header "Authorization: Bearer $admin_key"

@@ -77,6 +77,25 @@ pub fn experiment_body(body: &[u8]) -> bool {
     spec.build(&scenes, tephra_core::Timestamp(0)).is_ok()
 }
 
+/// A `POST /admin/tenants` body, its settings merged over the default
+/// configuration and checked as at creation.
+pub fn tenant_body(body: &[u8]) -> bool {
+    let spec: crate::routes::admin::NewTenant = match parse_one(body) {
+        Ok(spec) => spec,
+        Err(e) => return refused(&e),
+    };
+    tephra_store::registry::validate_tenant_name(&spec.name).is_ok()
+        && crate::Config::default().for_tenant(&spec.settings).is_ok()
+}
+
+/// A `POST /admin/tenants/{tenant}/keys` body.
+pub fn key_body(body: &[u8]) -> bool {
+    match parse_one::<crate::routes::admin::NewKey>(body) {
+        Ok(_) => true,
+        Err(e) => refused(&e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +120,12 @@ mod tests {
         assert!(!experiment_body(
             br#"{"name":"x","scene":"home","variants":[]}"#
         ));
+        assert!(tenant_body(
+            br#"{"name":"shop","settings":{"recommend":{"default_n":3}}}"#
+        ));
+        assert!(!tenant_body(br#"{"name":"shop","settings":{"server":{}}}"#));
+        assert!(!tenant_body(br#"{"name":"../x"}"#));
+        assert!(key_body(br#"{"scopes":["read"],"rate_limit":{"per_second":1,"burst":2}}"#));
+        assert!(!key_body(br#"{"scopes":["root"]}"#));
     }
 }

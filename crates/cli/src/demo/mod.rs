@@ -130,7 +130,13 @@ pub async fn run(config: Config, args: &DemoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = serve::base_url(listener.local_addr()?);
-    let api_key = config.server.api_key.clone();
+    // The readers use the default tenant's key, or the admin key (which acts
+    // on the default tenant without a tenant header).
+    let api_key = config
+        .server
+        .api_key
+        .clone()
+        .or_else(|| config.server.admin_key.clone());
     // The server opens the directory itself (with its registry of tenants).
     drop(store);
     let tenants = tephra_server::Tenants::open_embedded(config)
