@@ -302,6 +302,15 @@ pub struct Experiments {
 }
 
 impl Experiments {
+    /// Replaces every experiment (another node changed them).
+    pub fn replace_all(&self, loaded: Vec<Loaded>) {
+        let mut by_name = self.by_name.write();
+        by_name.clear();
+        for l in loaded {
+            by_name.insert(l.experiment.name.clone(), Arc::new(l));
+        }
+    }
+
     /// Puts (or replaces) an experiment.
     pub fn insert(&self, loaded: Loaded) {
         self.by_name

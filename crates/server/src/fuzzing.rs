@@ -125,7 +125,9 @@ mod tests {
         ));
         assert!(!tenant_body(br#"{"name":"shop","settings":{"server":{}}}"#));
         assert!(!tenant_body(br#"{"name":"../x"}"#));
-        assert!(key_body(br#"{"scopes":["read"],"rate_limit":{"per_second":1,"burst":2}}"#));
+        assert!(key_body(
+            br#"{"scopes":["read"],"rate_limit":{"per_second":1,"burst":2}}"#
+        ));
         assert!(!key_body(br#"{"scopes":["root"]}"#));
     }
 }

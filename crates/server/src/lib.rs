@@ -16,6 +16,7 @@
 //! ```
 
 pub mod analytics;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod experiments;

@@ -37,7 +37,7 @@ use crate::routes::{
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &AccessAnswers),
     tags(
         (name = "items", description = "The catalogue"),
         (name = "users", description = "Who receives recommendations"),
@@ -82,6 +82,82 @@ impl Modify for BearerKey {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents the answers every protected route may give before its handler
+/// runs: 401 and 403 from the key check, and on `/v1` also 429 (rate limit)
+/// and 503 (admission control, timeout, storage), each with `Retry-After`
+/// where the server sends it.
+struct AccessAnswers;
+
+impl Modify for AccessAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::content::ContentBuilder;
+        use utoipa::openapi::header::HeaderBuilder;
+        use utoipa::openapi::response::ResponseBuilder;
+        use utoipa::openapi::{Ref, RefOr, Type};
+
+        let error = |description: &str, retry_after: bool| {
+            let mut response = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            );
+            if retry_after {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(utoipa::openapi::ObjectBuilder::new().schema_type(Type::Integer))
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            RefOr::T(response.build())
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let v1 = path.starts_with("/v1/");
+            if !v1 && !path.starts_with("/admin/") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, response: RefOr<utoipa::openapi::Response>| {
+                    responses.entry(status.to_owned()).or_insert(response);
+                };
+                add(
+                    "401",
+                    error("No key, or a wrong, rotated or revoked key", false),
+                );
+                add(
+                    "403",
+                    error(
+                        "The key lacks the scope, names another tenant, or is not the admin key",
+                        false,
+                    ),
+                );
+                if v1 {
+                    add("413", error("The body or batch is over the limit", false));
+                    add("429", error("The key's rate limit is used up", true));
+                    add(
+                        "503",
+                        error(
+                            "At capacity, timed out, storage failed or shutting down",
+                            true,
+                        ),
+                    );
+                    add("507", error("The server's disk is full", false));
+                }
+            }
+        }
     }
 }
 

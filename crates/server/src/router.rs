@@ -190,7 +190,11 @@ async fn admit(
         )));
     }
     if let Some((bucket, limit)) = &access.bucket {
-        if let Err(wait) = tenants.limiter().check(bucket, *limit) {
+        let checked = match tenants.cluster() {
+            Some(link) => link.check_rate(bucket, *limit).await,
+            None => tenants.limiter().check(bucket, *limit),
+        };
+        if let Err(wait) = checked {
             return Err(ApiError::RateLimited {
                 retry_after: limits::retry_after_secs(wait),
             });

@@ -75,15 +75,44 @@ const RETRAIN_CHECK: Duration = Duration::from_secs(2);
 /// when `training.interval_secs` passed and anything arrived. A run that does
 /// not produce a model is logged and retried at the next trigger. Returns when
 /// `stop` turns true (after finishing a run in progress).
+///
+/// In a cluster only the node holding the tenant's trainer lease trains (and
+/// shares each promoted model); the others ask for the lease at every check,
+/// so that one of them takes over when the trainer dies, and load the
+/// trainer's newest model if they missed its announcement.
 async fn retrain_loop(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut last_run = Instant::now();
+    let mut lease: Option<Box<dyn crate::cluster::Lease>> = None;
     loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(RETRAIN_CHECK) => {}
-        }
-        if *stop.borrow() {
+        if !crate::cluster::pause(&mut stop, RETRAIN_CHECK).await {
             return;
+        }
+        if let Some(link) = state.cluster() {
+            if lease.as_ref().is_none_or(|l| !l.is_held()) {
+                lease = match link.election().try_acquire(state.tenant()).await {
+                    Ok(lease) => lease,
+                    Err(error) => {
+                        tracing::warn!(%error, tenant = state.tenant(), "cannot ask for the trainer lease");
+                        None
+                    }
+                };
+                if lease.is_some() {
+                    tracing::info!(
+                        tenant = state.tenant(),
+                        node = link.node(),
+                        "this node now trains the tenant's models"
+                    );
+                    // Train soon after taking over, on what the others saw.
+                    last_run =
+                        Instant::now() - Duration::from_secs(state.config().training.interval_secs);
+                }
+            }
+            if lease.is_none() {
+                if let Err(error) = crate::cluster::load_shared_model(&state).await {
+                    tracing::warn!(%error, tenant = state.tenant(), "cannot load the shared model");
+                }
+                continue;
+            }
         }
         let count = state.positive_event_count();
         if !state
@@ -93,8 +122,10 @@ async fn retrain_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             continue;
         }
         last_run = Instant::now();
-        if let Err(err) = state.train_now().await {
-            tracing::warn!(error = %err, "background training did not produce a model");
+        match state.train_now().await {
+            Ok(outcome) if outcome.promoted => crate::cluster::announce_promoted(&state).await,
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "background training did not produce a model"),
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct AppState {
     analytics: Arc<parking_lot::Mutex<Analytics>>,
     requests: Arc<RequestLog>,
     experiments: Arc<Experiments>,
+    /// Events applied to the live state (each exactly once).
+    applied: Arc<parking_lot::Mutex<crate::cluster::AppliedSeqs>>,
+    /// The other nodes, when this one is part of a cluster.
+    cluster: Option<Arc<crate::cluster::ClusterLink>>,
 }
 
 impl AppState {
@@ -173,7 +177,38 @@ impl AppState {
             ready: Arc::new(AtomicBool::new(true)),
             models: Arc::new(models),
             sessions: Arc::new(Sessions::default()),
+            applied: Arc::new(parking_lot::Mutex::new(crate::cluster::AppliedSeqs::up_to(
+                next_seq,
+            ))),
+            cluster: None,
         })
+    }
+
+    /// This state as a node of a cluster: its writes are told to the other
+    /// nodes, and theirs applied here (see [`crate::cluster`]).
+    pub fn with_cluster(mut self, link: Arc<crate::cluster::ClusterLink>) -> Self {
+        self.cluster = Some(link);
+        self
+    }
+
+    /// The cluster this node is part of, if any.
+    pub(crate) fn cluster(&self) -> Option<&Arc<crate::cluster::ClusterLink>> {
+        self.cluster.as_ref()
+    }
+
+    /// The events applied to the live state.
+    pub(crate) fn applied(&self) -> &parking_lot::Mutex<crate::cluster::AppliedSeqs> {
+        &self.applied
+    }
+
+    /// Reads the experiments from the store again (another node changed them).
+    pub(crate) async fn reload_experiments(&self) -> Result<(), ServerError> {
+        let mut loaded = Vec::new();
+        for (name, doc) in self.store.experiments().await? {
+            loaded.push(load_experiment(&self.config, &name, doc)?);
+        }
+        self.experiments.replace_all(loaded);
+        Ok(())
     }
 
     /// The tenant whose data this state serves.

@@ -29,11 +29,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
+use crate::cluster::ClusterLink;
 use crate::config::Config;
 use crate::error::{ApiError, ServerError};
 use crate::keys::{self, Scope};
 use crate::limits::{Admission, RateLimiter};
 use crate::state::AppState;
+
+/// How often a cluster node re-reads the registry, in case it missed an
+/// announcement of a change.
+const REGISTRY_CHECK: Duration = Duration::from_secs(5);
 
 /// Header naming the tenant a request with the admin key is meant for.
 pub const TENANT_HEADER: &str = "x-tephra-tenant";
@@ -175,6 +180,11 @@ struct Inner {
     /// Serializes changes of tenants and keys, so that the registry and the
     /// in-memory copies change in the same order.
     changes: tokio::sync::Mutex<()>,
+    /// The other nodes, in cluster mode.
+    cluster: Option<Arc<ClusterLink>>,
+    /// Stops the process-wide background tasks.
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Tenants {
@@ -185,6 +195,17 @@ impl Tenants {
         config: Config,
         registry: SharedRegistry,
         stores: Arc<dyn TenantStores>,
+    ) -> Result<Tenants, ServerError> {
+        Self::open_with(config, registry, stores, None).await
+    }
+
+    /// [`Tenants::open`] as a node of a cluster: every tenant's writes are
+    /// told to the other nodes through `cluster`, and theirs applied here.
+    pub async fn open_with(
+        config: Config,
+        registry: SharedRegistry,
+        stores: Arc<dyn TenantStores>,
+        cluster: Option<Arc<ClusterLink>>,
     ) -> Result<Tenants, ServerError> {
         config.validate().map_err(ServerError::Config)?;
         // Install the metrics recorder before the first request is counted.
@@ -211,6 +232,9 @@ impl Tenants {
                 admission,
                 ready: AtomicBool::new(true),
                 changes: tokio::sync::Mutex::new(()),
+                cluster,
+                stop: watch::channel(false).0,
+                tasks: Mutex::new(Vec::new()),
             }),
         };
         for record in registry.tenants().await? {
@@ -219,10 +243,10 @@ impl Tenants {
                 .config
                 .for_tenant(&record.settings)
                 .map_err(ServerError::Config)?;
-            let store = tenants.inner.stores.open(&record.name).await?;
-            let state = AppState::open_tenant(config, store, &record.name).await?;
-            tenants.insert(record, state);
+            let opened = tenants.open_state(&record.name, config).await?;
+            tenants.insert(record, opened);
         }
+        tenants.follow_models();
         *tenants.inner.keys.write() = registry
             .keys()
             .await?
@@ -262,14 +286,138 @@ impl Tenants {
         if let Some(empty) = empty {
             empty.stop().await;
         }
-        tenants.insert(record, state);
+        tenants.insert(record, (state, None));
         Ok(tenants)
     }
 
-    /// Adds an opened tenant and starts its background loops.
-    fn insert(&self, record: TenantRecord, state: AppState) {
+    /// Opens tenant `name`'s store and state; in a cluster, also the position
+    /// in its change stream to follow from (read before loading, so that no
+    /// change made meanwhile is missed) and the newest shared model.
+    async fn open_state(
+        &self,
+        name: &str,
+        config: Config,
+    ) -> Result<(AppState, Option<String>), ServerError> {
+        let tip = match &self.inner.cluster {
+            Some(link) => Some(
+                link.stream_tip(name)
+                    .await
+                    .map_err(|e| ServerError::Inconsistent(format!("the cache: {e}")))?,
+            ),
+            None => None,
+        };
+        let store = self.inner.stores.open(name).await?;
+        let mut state = AppState::open_tenant(config, store, name).await?;
+        if let Some(link) = &self.inner.cluster {
+            state = state.with_cluster(Arc::clone(link));
+            if let Err(error) = crate::cluster::load_shared_model(&state).await {
+                tracing::warn!(%error, tenant = name, "cannot load the shared model");
+            }
+        }
+        Ok((state, tip))
+    }
+
+    /// In a cluster: loads every model another node announces, and follows
+    /// changes of tenants and keys made on other nodes (announced, and checked
+    /// every few seconds in case an announcement was missed).
+    fn follow_models(&self) {
+        let Some(link) = &self.inner.cluster else {
+            return;
+        };
+        let tenants = self.clone();
+        let task = tokio::spawn(Arc::clone(link).follow_announcements(
+            self.inner.stop.subscribe(),
+            move |heard| {
+                let tenants = tenants.clone();
+                async move {
+                    match heard {
+                        crate::cluster::Heard::Model { tenant, version } => {
+                            let Some(state) = tenants.state(&tenant) else { return };
+                            if let Err(error) = crate::cluster::load_shared_model(&state).await {
+                                tracing::warn!(%error, tenant, version, "cannot load an announced model");
+                            }
+                        }
+                        crate::cluster::Heard::Registry => tenants.sync_registry().await,
+                    }
+                }
+            },
+        ));
+        let tenants = self.clone();
+        let mut stop = self.inner.stop.subscribe();
+        let polling = tokio::spawn(async move {
+            while crate::cluster::pause(&mut stop, REGISTRY_CHECK).await {
+                tenants.sync_registry().await;
+            }
+        });
+        self.inner.tasks.lock().extend([task, polling]);
+    }
+
+    /// Brings tenants and keys in line with the registry (another node
+    /// changed them): opens new tenants, closes deleted ones, reloads keys.
+    pub(crate) async fn sync_registry(&self) {
+        let _changing = self.inner.changes.lock().await;
+        let (records, keys) = match (
+            self.inner.registry.tenants().await,
+            self.inner.registry.keys().await,
+        ) {
+            (Ok(records), Ok(keys)) => (records, keys),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot read the registry of tenants");
+                return;
+            }
+        };
+        *self.inner.keys.write() = keys.into_iter().map(|k| (k.id.clone(), k)).collect();
+        let open: Vec<String> = self.inner.open.read().keys().cloned().collect();
+        for name in &open {
+            if records.iter().all(|r| &r.name != name) {
+                let gone = self.inner.open.write().remove(name);
+                if let Some(tenant) = gone {
+                    tenant.state.set_not_ready();
+                    tenant.stop().await;
+                    tracing::info!(tenant = name, "tenant deleted on another node");
+                }
+            }
+        }
+        for record in records {
+            if open.contains(&record.name) {
+                continue;
+            }
+            let opened = match self.inner.config.for_tenant(&record.settings) {
+                Ok(config) => self.open_state(&record.name, config).await,
+                Err(e) => Err(ServerError::Config(e)),
+            };
+            match opened {
+                Ok(opened) => {
+                    tracing::info!(tenant = record.name, "tenant created on another node");
+                    self.insert(record, opened);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, tenant = record.name, "cannot open a tenant created on another node")
+                }
+            }
+        }
+    }
+
+    /// Tells the other nodes that tenants or keys changed.
+    async fn announce_registry(&self) {
+        if let Some(link) = &self.inner.cluster {
+            link.announce_registry().await;
+        }
+    }
+
+    /// The cluster this node is part of, if any.
+    pub(crate) fn cluster(&self) -> Option<&Arc<ClusterLink>> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Adds an opened tenant and starts its background loops (and, in a
+    /// cluster, following the other nodes' changes from `from`).
+    fn insert(&self, record: TenantRecord, (state, from): (AppState, Option<String>)) {
         let (stop, stopped) = watch::channel(false);
-        let tasks = crate::serve::start_background(&state, stopped);
+        let mut tasks = crate::serve::start_background(&state, stopped.clone());
+        if let (Some(link), Some(from)) = (&self.inner.cluster, from) {
+            tasks.extend(crate::cluster::start_tasks(link, &state, from, stopped));
+        }
         let tenant = Tenant {
             routes: crate::router::tenant_routes(state.clone()),
             record: record.clone(),
@@ -339,6 +487,11 @@ impl Tenants {
 
     /// Stops every tenant's background loops and waits for their writes.
     pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        let tasks = std::mem::take(&mut *self.inner.tasks.lock());
+        for task in tasks {
+            let _ = task.await;
+        }
         let open: Vec<Arc<Tenant>> = self.inner.open.read().values().cloned().collect();
         for tenant in open {
             tenant.stop().await;
@@ -497,16 +650,10 @@ impl Tenants {
                 message: format!("tenant `{name}` already exists"),
             });
         }
-        let opened = async {
-            let store = self.inner.stores.open(name).await?;
-            AppState::open_tenant(config, store, name)
-                .await
-                .map_err(|e| {
-                    tracing::error!(tenant = name, error = %e, "a new tenant did not open");
-                    ApiError::Internal
-                })
-        }
-        .await;
+        let opened = self.open_state(name, config).await.map_err(|e| {
+            tracing::error!(tenant = name, error = %e, "a new tenant did not open");
+            ApiError::Internal
+        });
         let state = match opened {
             Ok(state) => state,
             Err(e) => {
@@ -515,6 +662,7 @@ impl Tenants {
             }
         };
         self.insert(record, state);
+        self.announce_registry().await;
         tracing::info!(tenant = name, "tenant created");
         self.describe(name).await
     }
@@ -537,6 +685,7 @@ impl Tenants {
         tenant.stop().await;
         drop(tenant);
         self.inner.stores.destroy(name).await?;
+        self.announce_registry().await;
         tracing::info!(tenant = name, "tenant deleted");
         Ok(())
     }
@@ -581,6 +730,7 @@ impl Tenants {
         self.inner.registry.put_key(record.clone()).await?;
         let info = KeyInfo::from(&record);
         self.inner.keys.write().insert(record.id.clone(), record);
+        self.announce_registry().await;
         Ok(IssuedKey {
             key: issued.key,
             info,
@@ -620,6 +770,7 @@ impl Tenants {
         let info = KeyInfo::from(&record);
         self.inner.keys.write().insert(record.id.clone(), record);
         self.inner.limiter.forget(id);
+        self.announce_registry().await;
         Ok(IssuedKey {
             key: issued.key,
             info,
@@ -676,7 +827,10 @@ async fn info(tenant: &Tenant) -> Result<TenantInfo, ApiError> {
     Ok(TenantInfo {
         name: tenant.record.name.clone(),
         created_at: tenant.record.created_at,
-        settings: tenant.record.settings.clone(),
+        settings: match &tenant.record.settings {
+            serde_json::Value::Null => serde_json::json!({}),
+            other => other.clone(),
+        },
         items: counts.items,
         users: counts.users,
         events: counts.events,

@@ -15,7 +15,9 @@
 
 use std::future::Future;
 
-use tephra_core::{Event, EventKind, Item, ItemPatch, User, UserPatch};
+use tephra_core::{Event, Item, ItemPatch, User, UserPatch};
+
+use crate::cluster::{Change, ReplicatedEvent};
 
 use crate::error::ApiError;
 use crate::extract::Batch;
@@ -23,7 +25,7 @@ use crate::state::AppState;
 
 /// How a write takes the write gate (rule 3).
 #[derive(Clone, Copy)]
-enum Gate {
+pub(crate) enum Gate {
     /// Beside other shared writes: events, and user record changes that the live
     /// state does not see.
     Shared,
@@ -37,7 +39,7 @@ impl AppState {
     ///
     /// The gate is taken before the task starts, so that once [`crate::serve`]
     /// holds the gate exclusively, no write is running or about to run.
-    async fn run_write<T, F>(
+    pub(crate) async fn run_write<T, F>(
         &self,
         gate: Gate,
         work: impl FnOnce(AppState) -> F,
@@ -69,10 +71,17 @@ impl AppState {
     pub(crate) async fn upsert_items(&self, items: Vec<Item>) -> Result<(), ApiError> {
         self.run_write(Gate::Exclusive, |state| async move {
             let indices = state.store().upsert_items(items.clone()).await?;
-            let mut live = state.live().write();
-            for (item, index) in items.iter().zip(indices) {
-                live.upsert_item(index, item);
+            {
+                let mut live = state.live().write();
+                for (item, index) in items.iter().zip(&indices) {
+                    live.upsert_item(*index, item);
+                }
             }
+            state
+                .publish(|| Change::Items {
+                    items: indices.into_iter().zip(items).collect(),
+                })
+                .await;
             Ok(())
         })
         .await
@@ -88,12 +97,20 @@ impl AppState {
             let Some(item) = state.store().patch_item(&id, patch).await? else {
                 return Ok(None);
             };
-            let mut live = state.live().write();
-            match live.item_index(&item.id) {
-                Some(index) => live.upsert_item(index, &item),
-                None => {
-                    tracing::warn!(id = %item.id.escape_debug(), "patched item has no live index")
+            let index = {
+                let mut live = state.live().write();
+                let index = live.item_index(&item.id);
+                match index {
+                    Some(index) => live.upsert_item(index, &item),
+                    None => {
+                        tracing::warn!(id = %item.id.escape_debug(), "patched item has no live index")
+                    }
                 }
+                index
+            };
+            if let Some(index) = index {
+                let items = vec![(index, item.clone())];
+                state.publish(|| Change::Items { items }).await;
             }
             Ok(Some(item))
         })
@@ -106,9 +123,16 @@ impl AppState {
             if !state.store().delete_item(&id).await? {
                 return Ok(false);
             }
-            let mut live = state.live().write();
-            if let Some(index) = live.item_index(&id) {
-                live.delete_item(index);
+            let index = {
+                let mut live = state.live().write();
+                let index = live.item_index(&id);
+                if let Some(index) = index {
+                    live.delete_item(index);
+                }
+                index
+            };
+            if let Some(index) = index {
+                state.publish(|| Change::ItemDeleted { index }).await;
             }
             Ok(true)
         })
@@ -119,10 +143,20 @@ impl AppState {
     pub(crate) async fn upsert_users(&self, users: Vec<User>) -> Result<(), ApiError> {
         self.run_write(Gate::Exclusive, |state| async move {
             let indices = state.store().upsert_users(users.clone()).await?;
-            let mut live = state.live().write();
-            for (user, index) in users.iter().zip(indices) {
-                live.register_user(&user.id, index);
+            {
+                let mut live = state.live().write();
+                for (user, index) in users.iter().zip(&indices) {
+                    live.register_user(&user.id, *index);
+                }
             }
+            state
+                .publish(|| Change::Users {
+                    users: indices
+                        .into_iter()
+                        .zip(users.into_iter().map(|u| u.id))
+                        .collect(),
+                })
+                .await;
             Ok(())
         })
         .await
@@ -198,30 +232,15 @@ impl AppState {
             let ids: Vec<(String, String)> =
                 events.iter().map(|e| (e.user_id.clone(), e.item_id.clone())).collect();
             let stored = state.store().append_events(events).await?;
-            {
-                let mut live = state.live().write();
-                for ((user_id, item_id), event) in ids.iter().zip(&stored) {
-                    live.apply_event(user_id, item_id, event);
-                }
-            }
-            {
-                let mut analytics = state.analytics().lock();
-                for event in &stored {
-                    analytics.apply(event);
-                }
-            }
-            // Items created since the model was trained get a vector once a few
-            // users the model knows interacted with them.
-            if let Some(promoted) = state.models().current() {
-                let types = &state.config().events;
-                for event in &stored {
-                    if promoted.folds_in(event.item)
-                        && types.classify(&event.event_type) == Some(EventKind::Positive)
-                    {
-                        promoted.observe_new_item(event.item, event.user);
-                    }
-                }
-            }
+            let replicated: Vec<ReplicatedEvent> = ids
+                .iter()
+                .zip(&stored)
+                .map(|((user_id, item_id), event)| ReplicatedEvent::new(user_id, item_id, event))
+                .collect();
+            state.apply_events(&replicated);
+            state
+                .publish(|| Change::Events { events: replicated })
+                .await;
             Ok(stored.len())
         })
         .await

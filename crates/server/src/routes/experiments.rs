@@ -72,6 +72,7 @@ async fn save(state: &AppState, loaded: Loaded) -> Result<Experiment, ApiError> 
         .await?;
     let experiment = loaded.experiment.clone();
     state.experiments().insert(loaded);
+    state.publish(|| crate::cluster::Change::Experiments).await;
     Ok(experiment)
 }
 
@@ -256,6 +257,7 @@ pub async fn delete(
         });
     }
     state.store().delete_experiment(&name).await?;
+    state.publish(|| crate::cluster::Change::Experiments).await;
     state.experiments().remove(&name);
     Ok(StatusCode::NO_CONTENT)
 }

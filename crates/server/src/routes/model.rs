@@ -59,11 +59,14 @@ pub async fn current_model(State(state): State<AppState>) -> Result<Json<ServedM
     security(("api_key" = []))
 )]
 pub async fn train(State(state): State<AppState>) -> Result<Json<TrainOutcome>, ApiError> {
-    state
+    let outcome = state
         .train_now()
         .await
-        .map(Json)
-        .map_err(|e| ApiError::NotReady(format!("training did not produce a model: {e}")))
+        .map_err(|e| ApiError::NotReady(format!("training did not produce a model: {e}")))?;
+    if outcome.promoted {
+        crate::cluster::announce_promoted(&state).await;
+    }
+    Ok(Json(outcome))
 }
 
 /// The latest training runs on this data directory.

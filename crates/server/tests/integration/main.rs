@@ -7,6 +7,7 @@ mod analytics;
 mod auth;
 mod bad_input;
 mod browser;
+mod cluster;
 mod events;
 mod items;
 mod lists;
