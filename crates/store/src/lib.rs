@@ -3,9 +3,9 @@
 //! Everything the service knows (catalogue, users, the event log and the mapping
 //! from external ids to dense indices) lives behind the [`Store`] trait, one store
 //! per tenant. Backends: [`MemoryStore`] for tests, [`EmbeddedStore`] (redb, one
-//! file in the data directory) as the zero-setup default, and later a cluster
-//! backend. Every backend passes the same [`conformance`] suite, so the server can
-//! treat them alike.
+//! file in the data directory) as the zero-setup default, and [`PostgresStore`]
+//! for several API nodes sharing one database. Every backend passes the same
+//! [`conformance`] suite, so the server can treat them alike.
 //!
 //! Contract shared by all backends:
 //! - a write that returned `Ok` is durable (for the embedded store: fsynced, with
@@ -29,15 +29,22 @@ pub mod conformance;
 mod embedded;
 mod error;
 mod memory;
+pub mod postgres;
 pub mod registry;
+mod snapshots;
 
 pub use embedded::{Durability, FaultMode, FaultSwitch, StoreOptions};
 pub use embedded::{EmbeddedStore, STORE_FILE_NAME};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use postgres::{
+    PostgresCluster, PostgresOptions, PostgresRegistry, PostgresStore, PostgresTenantStores,
+    TrainerLock,
+};
 pub use registry::{
     KeyRecord, RateLimit, Registry, SharedRegistry, TenantRecord, TenantStores, DEFAULT_TENANT,
 };
+pub use snapshots::SnapshotStore;
 
 /// Result of a storage operation.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

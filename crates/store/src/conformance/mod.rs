@@ -15,7 +15,12 @@
 //!
 //! The factory is any closure returning a future of something convertible into a
 //! [`Fixture`]: a [`SharedStore`], or a `(SharedStore, guard)` pair whose guard
-//! (e.g. a temporary directory) must outlive the store. The generated tests use
+//! (e.g. a temporary directory) must outlive the store. A backend that needs a
+//! service which may be absent (a database server) uses the `_or_skip` variants
+//! ([`conformance_tests_or_skip!`](crate::conformance_tests_or_skip),
+//! [`persistence_tests_or_skip!`](crate::persistence_tests_or_skip),
+//! [`registry_conformance_tests_or_skip!`](crate::registry_conformance_tests_or_skip)),
+//! whose factories return an `Option`: `None` skips the case. The generated tests use
 //! `#[tokio::test]`, so the calling crate needs `tokio` (with `macros` and
 //! `rt-multi-thread`) among its dev-dependencies; invoke each macro in its own
 //! module, since the test names are the case names.
@@ -68,7 +73,82 @@ macro_rules! conformance_tests {
         )*
     };
     ($make:expr) => {
-        $crate::conformance_tests!(@cases $make;
+        $crate::__store_cases!(conformance_tests!(@cases $make));
+    };
+}
+
+/// Expands to one `#[tokio::test]` per persistence case. `$open` is a closure
+/// taking a directory (`PathBuf`) and returning a future of the [`SharedStore`]
+/// kept in it; the cases call it again on the same directory after dropping every
+/// handle, and expect everything back.
+#[macro_export]
+macro_rules! persistence_tests {
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::conformance::$case($open).await;
+            }
+        )*
+    };
+    ($open:expr) => {
+        $crate::__persistence_cases!(persistence_tests!(@cases $open));
+    };
+}
+
+/// Like [`conformance_tests!`](crate::conformance_tests), for a backend that
+/// needs an outside service (a database server): `$make` returns a future of
+/// an `Option` of what `conformance_tests!` takes, and `None` skips the case
+/// (the factory says why, and decides whether a missing service is an error).
+#[macro_export]
+macro_rules! conformance_tests_or_skip {
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(fixture) = ($make)().await else {
+                    return;
+                };
+                let fixture: $crate::conformance::Fixture = fixture.into();
+                $crate::conformance::$case(fixture.store.clone()).await;
+            }
+        )*
+    };
+    ($make:expr) => {
+        $crate::__store_cases!(conformance_tests_or_skip!(@cases $make));
+    };
+}
+
+/// Like [`persistence_tests!`](crate::persistence_tests), for a backend that
+/// needs an outside service: `$setup` is a closure returning a future of
+/// `Option<(open, guard)>`, where `open` is what `persistence_tests!` takes
+/// and `guard` lives until the case ends (e.g. a scratch database schema);
+/// `None` skips the case.
+#[macro_export]
+macro_rules! persistence_tests_or_skip {
+    (@cases $setup:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some((open, _guard)) = ($setup)().await else {
+                    return;
+                };
+                $crate::conformance::$case(open).await;
+            }
+        )*
+    };
+    ($setup:expr) => {
+        $crate::__persistence_cases!(persistence_tests_or_skip!(@cases $setup));
+    };
+}
+
+/// Calls `$mac!($args; <every store case>)`: the one list of the cases, shared
+/// by [`conformance_tests!`](crate::conformance_tests) and its variants.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_cases {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
             items_upsert_get_replace,
             items_patch,
             items_delete_keeps_index,
@@ -99,22 +179,13 @@ macro_rules! conformance_tests {
     };
 }
 
-/// Expands to one `#[tokio::test]` per persistence case. `$open` is a closure
-/// taking a directory (`PathBuf`) and returning a future of the [`SharedStore`]
-/// kept in it; the cases call it again on the same directory after dropping every
-/// handle, and expect everything back.
+/// Calls `$mac!($args; <every persistence case>)`, like
+/// [`__store_cases!`](crate::__store_cases).
+#[doc(hidden)]
 #[macro_export]
-macro_rules! persistence_tests {
-    (@cases $open:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                $crate::conformance::$case($open).await;
-            }
-        )*
-    };
-    ($open:expr) => {
-        $crate::persistence_tests!(@cases $open;
+macro_rules! __persistence_cases {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
             reopen_restores_everything,
             reopen_after_dropped_import_finds_nothing_of_it,
         );

@@ -173,12 +173,7 @@ macro_rules! registry_conformance_tests {
         )*
     };
     ($make:expr) => {
-        $crate::registry_conformance_tests!(@cases $make;
-            registry_tenants_create_list_delete,
-            registry_refuses_bad_tenant_names,
-            registry_keys_put_replace_list,
-            registry_delete_tenant_deletes_its_keys,
-        );
+        $crate::__registry_cases!(registry_conformance_tests!(@cases $make));
     };
     ($make:expr, reopen = $open:expr) => {
         $crate::registry_conformance_tests!($make);
@@ -186,6 +181,56 @@ macro_rules! registry_conformance_tests {
         async fn registry_reopen_restores_everything() {
             $crate::conformance::registry_reopen_restores_everything($open).await;
         }
+    };
+}
+
+/// Like [`registry_conformance_tests!`](crate::registry_conformance_tests), for
+/// a backend that needs an outside service: `$make` returns a future of an
+/// `Option` of what `registry_conformance_tests!` takes, and `None` skips the
+/// case; with `reopen = $setup`, `$setup` returns a future of
+/// `Option<(open, guard)>` as in
+/// [`persistence_tests_or_skip!`](crate::persistence_tests_or_skip).
+#[macro_export]
+macro_rules! registry_conformance_tests_or_skip {
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(fixture) = ($make)().await else {
+                    return;
+                };
+                let fixture: $crate::conformance::RegistryFixture = fixture.into();
+                $crate::conformance::$case(fixture.registry.clone()).await;
+            }
+        )*
+    };
+    ($make:expr) => {
+        $crate::__registry_cases!(registry_conformance_tests_or_skip!(@cases $make));
+    };
+    ($make:expr, reopen = $setup:expr) => {
+        $crate::registry_conformance_tests_or_skip!($make);
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn registry_reopen_restores_everything() {
+            let Some((open, _guard)) = ($setup)().await else {
+                return;
+            };
+            $crate::conformance::registry_reopen_restores_everything(open).await;
+        }
+    };
+}
+
+/// Calls `$mac!($args; <every registry case>)`: the one list of the registry
+/// cases, shared by the registry macros.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __registry_cases {
+    ($mac:ident!($($args:tt)*)) => {
+        $crate::$mac!($($args)*;
+            registry_tenants_create_list_delete,
+            registry_refuses_bad_tenant_names,
+            registry_keys_put_replace_list,
+            registry_delete_tenant_deletes_its_keys,
+        );
     };
 }
 

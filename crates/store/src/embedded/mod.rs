@@ -14,7 +14,7 @@
 //! fail on demand, to test exactly that (see `backend`).
 
 mod backend;
-mod codec;
+pub(crate) mod codec;
 mod import;
 mod options;
 mod read;

@@ -6,8 +6,9 @@
 //! never touches another's store. Keys are kept only as hashes of their secret:
 //! the registry never sees a usable key.
 //!
-//! Backends: [`MemoryRegistry`] for tests and [`EmbeddedRegistry`] (one redb
-//! file beside the tenants' directories); every backend passes the registry
+//! Backends: [`MemoryRegistry`] for tests, [`EmbeddedRegistry`] (one redb
+//! file beside the tenants' directories) and
+//! [`PostgresRegistry`](crate::PostgresRegistry); every backend passes the registry
 //! cases of the [`conformance`](crate::conformance) suite.
 
 mod embedded;
@@ -136,7 +137,7 @@ pub fn validate_tenant_name(tenant: &str) -> Result<(), ValidationError> {
 }
 
 /// The error of [`Registry::put_key`] for a key of an unregistered tenant.
-fn unknown_tenant(name: &str) -> crate::StoreError {
+pub(crate) fn unknown_tenant(name: &str) -> crate::StoreError {
     crate::StoreError::Invalid(ValidationError::field(
         "unknown_tenant",
         "tenant",

@@ -1,6 +1,6 @@
 //! Integration tests of tephra-store: the conformance suite against every backend,
-//! persistence and file handling of the embedded store, and model-based property
-//! tests.
+//! persistence and file handling of the embedded store, the PostgreSQL backend's
+//! cluster features, and model-based property tests.
 
 mod durability_rate;
 mod embedded;
@@ -8,4 +8,5 @@ mod faults;
 mod import_rate;
 mod memory;
 mod model;
+mod postgres;
 mod registry;
