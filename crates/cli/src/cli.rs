@@ -82,6 +82,15 @@ pub struct ServeArgs {
     /// Prefer TEPHRA_SERVER__API_KEY: command lines are visible to other local users.
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
+
+    /// Keep the data in PostgreSQL instead of the data directory, so that
+    /// several nodes can serve it [setting: cluster.store]; needs --cache.
+    #[arg(long, value_name = "postgres://…")]
+    pub store: Option<String>,
+
+    /// Redis shared by the nodes of a cluster [setting: cluster.cache].
+    #[arg(long, value_name = "redis://…")]
+    pub cache: Option<String>,
 }
 
 /// `tephra import`.
@@ -216,6 +225,10 @@ pub enum BenchCommand {
     /// ingestion, restart it, and check that no acknowledged event was lost
     /// (fails if one was).
     Crash(CrashBenchArgs),
+    /// Cluster mode on this machine: ingestion into PostgreSQL through one
+    /// node, /v1/recommend throughput with one node and with two, and the CPU
+    /// of each process (needs PostgreSQL and Redis).
+    Cluster(ClusterBenchArgs),
     /// Real-time serving at scale: /v1/recommend latency, throughput and server
     /// CPU per request against /healthz, memory, and how fast an event shows in
     /// the next recommendation.
@@ -334,6 +347,42 @@ pub struct SoakBenchArgs {
     /// of training runs from the memory of the data).
     #[arg(long)]
     pub no_training: bool,
+}
+
+/// `tephra bench cluster`.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterBenchArgs {
+    /// PostgreSQL the nodes keep their data in.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    pub store: String,
+
+    /// Redis the nodes share.
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    pub cache: String,
+
+    /// Events ingested.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+
+    /// Events per request.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch: u64,
+
+    /// Distinct users.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub users: u64,
+
+    /// Catalogue size.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub items: u64,
+
+    /// Recommendation requests per phase.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: u64,
+
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=512))]
+    pub connections: u64,
 }
 
 /// `tephra bench crash`.

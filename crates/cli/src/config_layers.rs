@@ -43,6 +43,10 @@ pub struct FlagSettings {
     pub listen: Option<SocketAddr>,
     /// `--api-key`
     pub api_key: Option<String>,
+    /// `--store`
+    pub store: Option<String>,
+    /// `--cache`
+    pub cache: Option<String>,
 }
 
 /// Reads and checks the configuration.
@@ -91,15 +95,24 @@ fn layers(file: Option<&Path>, flags: &FlagSettings) -> anyhow::Result<Figment> 
     if let Some(key) = &flags.api_key {
         figment = figment.merge(Serialized::default("server.api_key", key));
     }
+    if let Some(url) = &flags.store {
+        figment = figment.merge(Serialized::default("cluster.store", url));
+    }
+    if let Some(url) = &flags.cache {
+        figment = figment.merge(Serialized::default("cluster.cache", url));
+    }
     Ok(figment)
 }
 
 /// Settings that are free text. Environment values are otherwise parsed (`123`
 /// becomes a number, `true` a boolean), which would refuse an all-digit API key
 /// or data directory; these are read verbatim instead.
-const TEXT_SETTINGS: [(&str, &str); 2] = [
+const TEXT_SETTINGS: [(&str, &str); 5] = [
     ("data_dir", "TEPHRA_DATA_DIR"),
     ("server.api_key", "TEPHRA_SERVER__API_KEY"),
+    ("server.admin_key", "TEPHRA_SERVER__ADMIN_KEY"),
+    ("cluster.store", "TEPHRA_CLUSTER__STORE"),
+    ("cluster.cache", "TEPHRA_CLUSTER__CACHE"),
 ];
 
 /// `TEPHRA_*` variables naming a setting, nested by `__`.
@@ -173,10 +186,14 @@ mod tests {
                 data_dir: Some("from-flag".into()),
                 listen: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
                 api_key: None,
+                store: Some("postgres://db/x".into()),
+                cache: Some("redis://cache:6379".into()),
             };
             let c = load(Some(&file), &flags).unwrap();
             assert_eq!(c.server.listen.port(), 3000);
             assert_eq!(c.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(c.cluster.store.as_deref(), Some("postgres://db/x"));
+            assert_eq!(c.cluster.cache.as_deref(), Some("redis://cache:6379"));
             Ok(())
         });
     }

@@ -51,6 +51,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             flags.listen = args.listen;
             flags.api_key = args.api_key;
+            flags.store = args.store;
+            flags.cache = args.cache;
             let config = config_layers::load(file, &flags)?;
             logging::init(cli.log_format, "info");
             serve::run(config).await
@@ -80,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 BenchCommand::Accuracy(args) => bench::accuracy::run(&args).await,
                 BenchCommand::Analytics(args) => bench::analytics::run(&args).await,
                 BenchCommand::Crash(args) => bench::crash::run(&args).await,
+                BenchCommand::Cluster(args) => bench::cluster::run(&args).await,
                 BenchCommand::Soak(args) => bench::soak::run(&args).await,
                 // Its own runtime, sized for a lean load generator.
                 BenchCommand::Serve(args) => {

@@ -27,9 +27,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let data_dir = config.data_dir.clone();
-    let tenants = tephra_server::Tenants::open_embedded(config)
-        .await
-        .with_context(|| format!("cannot open the data directory `{}`", data_dir.display()))?;
+    let tenants = if config.cluster.store.is_some() {
+        tephra_server::cluster::postgres::open_cluster(config)
+            .await
+            .context("cannot join the cluster")?
+    } else {
+        tephra_server::Tenants::open_embedded(config)
+            .await
+            .with_context(|| format!("cannot open the data directory `{}`", data_dir.display()))?
+    };
     tephra_server::serve(listener, tenants, tephra_server::shutdown_signal())
         .await
         .context("the HTTP server failed")?;

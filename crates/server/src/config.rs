@@ -41,6 +41,32 @@ pub struct Config {
     pub analytics: AnalyticsSettings,
     /// How the embedded store acknowledges writes.
     pub storage: StorageSettings,
+    /// Cluster mode: PostgreSQL as the store and Redis between the nodes.
+    pub cluster: ClusterSettings,
+}
+
+/// Cluster mode: several stateless nodes over PostgreSQL and Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `postgres://…`: keep every tenant's data in PostgreSQL instead of the
+    /// data directory. Unset (the default): the embedded store.
+    pub store: Option<String>,
+    /// `redis://…`: what the nodes share in real time (changes, model
+    /// announcements, rate limits). Required with `store`.
+    pub cache: Option<String>,
+    /// Prefix of every Redis key and channel, so that clusters can share a Redis.
+    pub namespace: String,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            store: None,
+            cache: None,
+            namespace: "tephra".to_owned(),
+        }
+    }
 }
 
 /// When a write is acknowledged, and so what a crash can take away.
@@ -131,6 +157,7 @@ impl Default for Config {
             scenes: Scene::defaults(),
             analytics: AnalyticsSettings::default(),
             storage: StorageSettings::default(),
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -333,6 +360,35 @@ impl Config {
                 "must be 0 (no limit) or a positive number of requests per second",
             );
         }
+        let c = &self.cluster;
+        if let Some(url) = &c.store {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return bad(
+                    "cluster.store",
+                    "must be a PostgreSQL URL (postgres://user@host:5432/database)",
+                );
+            }
+            if c.cache.is_none() {
+                return bad(
+                    "cluster.cache",
+                    "set it (redis://host:6379) with cluster.store: the nodes share their changes through Redis",
+                );
+            }
+        }
+        if let Some(url) = &c.cache {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return bad("cluster.cache", "must be a Redis URL (redis://host:6379)");
+            }
+            if c.store.is_none() {
+                return bad(
+                    "cluster.store",
+                    "set it (postgres://…) with cluster.cache: cluster nodes keep their data in PostgreSQL",
+                );
+            }
+        }
+        if c.namespace.is_empty() || c.namespace.contains(char::is_whitespace) {
+            return bad("cluster.namespace", "must be a non-empty word");
+        }
         if self.storage.sync_interval_ms == 0 {
             return bad(
                 "storage.sync_interval_ms",
@@ -450,6 +506,70 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cluster_settings_come_as_a_pair_of_urls() {
+        let field = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().err().and_then(|e| e.field)
+        };
+        assert_eq!(field(&|_| {}), None);
+        assert_eq!(
+            field(&|c| c.cluster.store = Some("postgres://db/x".into())),
+            Some("cluster.cache".into())
+        );
+        assert_eq!(
+            field(&|c| c.cluster.cache = Some("redis://r".into())),
+            Some("cluster.store".into())
+        );
+        assert_eq!(
+            field(&|c| {
+                c.cluster.store = Some("mysql://db".into());
+                c.cluster.cache = Some("redis://r".into());
+            }),
+            Some("cluster.store".into())
+        );
+        assert_eq!(
+            field(&|c| {
+                c.cluster.store = Some("postgresql://db/x".into());
+                c.cluster.cache = Some("redis://r".into());
+            }),
+            None
+        );
+        assert_eq!(
+            field(&|c| c.server.admin_key = Some("short".into())),
+            Some("server.admin_key".into())
+        );
+        assert_eq!(
+            field(&|c| {
+                c.server.api_key = Some("same-key-0123456789".into());
+                c.server.admin_key = Some("same-key-0123456789".into());
+            }),
+            Some("server.admin_key".into())
+        );
+    }
+
+    #[test]
+    fn tenant_settings_merge_over_the_server_and_name_bad_fields() {
+        let base = Config::default();
+        let small = base
+            .for_tenant(&serde_json::json!({"recommend": {"default_n": 3}}))
+            .unwrap();
+        assert_eq!(small.recommend.default_n, 3);
+        assert_eq!(
+            small.recommend.max_n, base.recommend.max_n,
+            "the rest stays"
+        );
+        let err = base
+            .for_tenant(&serde_json::json!({"data_dir": "/elsewhere"}))
+            .unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("settings.data_dir"));
+        let err = base
+            .for_tenant(&serde_json::json!({"recommend": {"max_n": 0}}))
+            .unwrap_err();
+        assert_eq!(err.code, "invalid_settings");
+    }
+
     use super::*;
 
     #[test]

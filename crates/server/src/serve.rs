@@ -88,7 +88,11 @@ async fn retrain_loop(state: AppState, mut stop: watch::Receiver<bool>) {
             return;
         }
         if let Some(link) = state.cluster() {
-            if lease.as_ref().is_none_or(|l| !l.is_held()) {
+            let held = match lease.as_mut() {
+                Some(l) => l.is_held().await,
+                None => false,
+            };
+            if !held {
                 lease = match link.election().try_acquire(state.tenant()).await {
                     Ok(lease) => lease,
                     Err(error) => {

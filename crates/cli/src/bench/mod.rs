@@ -4,6 +4,7 @@
 
 pub mod accuracy;
 pub mod analytics;
+pub mod cluster;
 pub mod crash;
 mod dataset;
 pub mod ingest;

@@ -2,6 +2,7 @@
 //! (and real servers on free ports) on temporary data directories.
 
 mod bench_serve;
+mod cluster;
 mod commands;
 mod config;
 mod demo;

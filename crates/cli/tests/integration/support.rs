@@ -143,6 +143,12 @@ impl Server {
         self.stop();
     }
 
+    /// Kills the process with SIGKILL now (it stays owned, so that the
+    /// caller's other handles stay valid).
+    pub fn kill_now(&mut self) {
+        self.stop();
+    }
+
     /// Sends SIGTERM (what a process manager sends) and waits up to a minute
     /// for the process to exit; returns its exit status.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {

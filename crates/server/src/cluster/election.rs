@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 /// A held trainer lease; dropping it gives the role up.
+#[async_trait]
 pub trait Lease: Send + Sync {
     /// Whether the lease still holds (its connection is alive).
-    fn is_held(&self) -> bool {
+    async fn is_held(&mut self) -> bool {
         true
     }
 }
@@ -34,6 +35,7 @@ struct MemoryLease {
     held: Arc<Mutex<HashSet<String>>>,
 }
 
+#[async_trait]
 impl Lease for MemoryLease {}
 
 impl Drop for MemoryLease {

@@ -15,6 +15,7 @@
 pub mod applied;
 mod apply;
 mod election;
+pub mod postgres;
 
 use std::sync::Arc;
 use std::time::Duration;
