@@ -54,7 +54,7 @@ pub type Seq = u64;
 
 /// An event as stored: with its log position and the dense indices of its user and
 /// item, so that readers need no id lookups to build interaction matrices.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     /// Position in the log.
     pub seq: Seq,

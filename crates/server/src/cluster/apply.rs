@@ -22,12 +22,14 @@ impl AppState {
     /// node's writes, other nodes' changes, catching up) goes through here.
     pub(crate) fn apply_events(&self, events: &[ReplicatedEvent]) -> usize {
         let mut applied = self.applied().lock();
-        let fresh: Vec<&ReplicatedEvent> =
-            events.iter().filter(|e| applied.insert(e.seq)).collect();
+        let fresh: Vec<&ReplicatedEvent> = events
+            .iter()
+            .filter(|e| applied.insert(e.event.seq))
+            .collect();
         if fresh.is_empty() {
             return 0;
         }
-        let stored: Vec<_> = fresh.iter().map(|e| e.stored()).collect();
+        let stored: Vec<_> = fresh.iter().map(|e| e.event.clone()).collect();
         {
             let mut live = self.live().write();
             for (event, stored) in fresh.iter().zip(&stored) {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
-use tephra_core::{Attribution, Item, Timestamp};
+use tephra_core::Item;
 use tephra_store::{RateLimit, StoredEvent};
 
 pub use applied::AppliedSeqs;
@@ -116,26 +116,9 @@ pub struct ReplicatedEvent {
     pub user_id: String,
     /// Its item's id.
     pub item_id: String,
-    /// Position in the log.
-    pub seq: u64,
-    /// Dense index of the user.
-    pub user: u32,
-    /// Dense index of the item.
-    pub item: u32,
-    /// The event type.
-    pub event_type: String,
-    /// The value.
-    pub value: f64,
-    /// When it happened.
-    pub timestamp: Timestamp,
-    /// The response it follows from.
-    pub request_id: Option<String>,
-    /// Its scene.
-    pub scene: Option<String>,
-    /// Where the item was shown.
-    pub position: Option<u32>,
-    /// What produced the item.
-    pub attribution: Option<Attribution>,
+    /// The event as stored.
+    #[serde(flatten)]
+    pub event: StoredEvent,
 }
 
 impl ReplicatedEvent {
@@ -144,32 +127,7 @@ impl ReplicatedEvent {
         Self {
             user_id: user_id.to_owned(),
             item_id: item_id.to_owned(),
-            seq: event.seq,
-            user: event.user,
-            item: event.item,
-            event_type: event.event_type.clone(),
-            value: event.value,
-            timestamp: event.timestamp,
-            request_id: event.request_id.clone(),
-            scene: event.scene.clone(),
-            position: event.position,
-            attribution: event.attribution.clone(),
-        }
-    }
-
-    /// The event as the store holds it.
-    pub fn stored(&self) -> StoredEvent {
-        StoredEvent {
-            seq: self.seq,
-            user: self.user,
-            item: self.item,
-            event_type: self.event_type.clone(),
-            value: self.value,
-            timestamp: self.timestamp,
-            request_id: self.request_id.clone(),
-            scene: self.scene.clone(),
-            position: self.position,
-            attribution: self.attribution.clone(),
+            event: event.clone(),
         }
     }
 }

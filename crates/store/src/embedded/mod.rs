@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::{Condvar, Mutex, RwLock};
 use redb::Database;
-use tephra_core::{validate_id, Event, Item, ItemPatch, User, UserPatch, ValidationError};
+use tephra_core::{Event, Item, ItemPatch, User, UserPatch, ValidationError};
 use tokio::sync::{mpsc, oneshot};
 
 pub use self::options::{Durability, FaultMode, FaultSwitch, StoreOptions};
@@ -243,26 +243,9 @@ impl EmbeddedStore {
     }
 }
 
-/// Checks a tenant name: a valid id, restricted to characters safe in a path.
+/// Checks a tenant name (see [`crate::registry::validate_tenant_name`]).
 fn validate_tenant(tenant: &str) -> Result<(), ValidationError> {
-    validate_id("tenant", tenant).map_err(|mut e| {
-        e.code = "invalid_tenant";
-        e
-    })?;
-    if !tenant
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ValidationError::field(
-            "invalid_tenant",
-            "tenant",
-            format!(
-                "tenant `{}` may only contain ASCII letters, digits, `_` and `-`, because it names a directory",
-                tenant.escape_debug()
-            ),
-        ));
-    }
-    Ok(())
+    crate::registry::validate_tenant_name(tenant)
 }
 
 /// The answer of the writer did not match the request: a bug, reported as such.
