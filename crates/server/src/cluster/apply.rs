@@ -117,11 +117,18 @@ impl AppState {
 /// missed); returns how many.
 pub(crate) async fn catch_up(state: &AppState) -> Result<usize, crate::error::ApiError> {
     let mut total = 0;
+    let mut previous = None;
     loop {
         let (from, end) = {
             let applied = state.applied().lock();
             (applied.watermark(), applied.end())
         };
+        // An event that cannot be applied (an index without an id) keeps the
+        // watermark in place: stop rather than read the same page forever.
+        if previous == Some(from) {
+            return Ok(total);
+        }
+        previous = Some(from);
         let next = state.store().counts().await?.events;
         if from >= next {
             return Ok(total);
@@ -297,5 +304,46 @@ pub(crate) async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) -> 
     tokio::select! {
         _ = stop.changed() => false,
         () = tokio::time::sleep(delay) => !*stop.borrow(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tephra_store::{MemoryStore, Store};
+
+    fn click(user: &str, item: &str) -> tephra_core::Event {
+        serde_json::from_value(
+            serde_json::json!({"user_id": user, "item_id": item, "type": "click"}),
+        )
+        .expect("an event")
+    }
+
+    #[tokio::test]
+    async fn catch_up_applies_what_another_node_stored_once() {
+        let store = Arc::new(MemoryStore::new());
+        let mut config = crate::Config::default();
+        config.training.enabled = false;
+        let state = AppState::open(config, store.clone()).await.unwrap();
+        // Another node wrote these; this node never heard of them.
+        let stored = store
+            .append_events(vec![click("u", "a"), click("u", "b"), click("v", "a")])
+            .await
+            .unwrap();
+        assert_eq!(catch_up(&state).await.unwrap(), 3);
+        assert_eq!(catch_up(&state).await.unwrap(), 0, "nothing twice");
+        {
+            let live = state.live().read();
+            assert_eq!(live.user_id(stored[2].user), Some("v"));
+            assert_eq!(live.item_id(stored[1].item), Some("b"));
+        }
+        // The same events arriving from the change stream change nothing.
+        let replicated: Vec<_> = stored
+            .iter()
+            .zip([("u", "a"), ("u", "b"), ("v", "a")])
+            .map(|(e, (u, i))| ReplicatedEvent::new(u, i, e))
+            .collect();
+        assert_eq!(state.apply_events(&replicated), 0);
+        assert_eq!(state.positive_event_count(), 3);
     }
 }
