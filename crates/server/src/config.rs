@@ -90,6 +90,9 @@ pub struct StorageSettings {
     /// In `periodic` mode, the longest time an acknowledged write may wait
     /// for its fsync, in milliseconds.
     pub sync_interval_ms: u64,
+    /// Page cache of each tenant's store file, in MiB. Requests are answered
+    /// from memory, so the cache mostly serves writes and event reads.
+    pub cache_mib: usize,
 }
 
 impl Default for StorageSettings {
@@ -97,6 +100,7 @@ impl Default for StorageSettings {
         Self {
             durability: DurabilityMode::Immediate,
             sync_interval_ms: 100,
+            cache_mib: 64,
         }
     }
 }
@@ -112,6 +116,7 @@ impl StorageSettings {
                 },
             },
             faults: None,
+            cache_bytes: self.cache_mib.max(1) * 1024 * 1024,
         }
     }
 }

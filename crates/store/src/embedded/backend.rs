@@ -30,11 +30,16 @@ use crate::{Result, StoreError};
 ///
 /// Fails with [`StoreError::Locked`] if the file is open elsewhere (the fault
 /// backend passes redb's file locks through, so this holds with it too).
-pub(crate) fn open_database(path: &Path, faults: Option<&FaultSwitch>) -> Result<Database> {
+pub(crate) fn open_database(
+    path: &Path,
+    faults: Option<&FaultSwitch>,
+    cache_bytes: usize,
+) -> Result<Database> {
     let opened = match faults {
-        None => Database::create(path),
+        None => Database::builder().set_cache_size(cache_bytes).create(path),
         Some(switch) => open_file(path, true).and_then(|file| {
             Database::builder()
+                .set_cache_size(cache_bytes)
                 .create_with_backend(FaultBackend::new(FileBackend::new(file)?, switch.clone())?)
         }),
     };

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     path: PathBuf,
     /// Passed to every reopen of the file, so that faults keep being injected.
     faults: Option<FaultSwitch>,
+    /// The page cache size, for every reopen too.
+    cache_bytes: usize,
     index: RwLock<Index>,
 }
 
@@ -191,7 +193,7 @@ impl EmbeddedStore {
     /// like [`Self::open_with`].
     pub fn open_file_with(path: &Path, options: StoreOptions) -> Result<Self> {
         options.validate()?;
-        let db = backend::open_database(path, options.faults.as_ref())?;
+        let db = backend::open_database(path, options.faults.as_ref(), options.cache_bytes)?;
         let index = tables::init(&db)?;
         let durable_commits = match options.durability {
             Durability::Immediate => 0,
@@ -202,6 +204,7 @@ impl EmbeddedStore {
             db_installed: Condvar::new(),
             path: path.to_owned(),
             faults: options.faults,
+            cache_bytes: options.cache_bytes,
             index: RwLock::new(index),
         });
         let (requests, writer) =

@@ -58,15 +58,33 @@ pub enum Durability {
     },
 }
 
+/// Default page cache of one store file: 64 MiB. The server answers from its
+/// live state, so the store's cache only speeds up writes and the few routes
+/// that read the store; redb's own default (1 GiB per file) would make every
+/// tenant's memory grow with its file long after warm-up.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// How to open an [`EmbeddedStore`](crate::EmbeddedStore); `Default` gives what
 /// [`EmbeddedStore::open`](crate::EmbeddedStore::open) uses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// When writes are acknowledged; see [`Durability`].
     pub durability: Durability,
     /// Makes the store's disk fail on demand, to test how Tephra copes; `None`
     /// (the default) opens the file the ordinary way.
     pub faults: Option<FaultSwitch>,
+    /// Most memory the file's page cache may hold, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::default(),
+            faults: None,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
 }
 
 impl StoreOptions {
@@ -178,6 +196,7 @@ mod tests {
                 interval: Duration::ZERO,
             },
             faults: None,
+            ..StoreOptions::default()
         };
         let e = options.validate().expect_err("zero interval");
         assert_eq!(e.field.as_deref(), Some("durability.interval"));

@@ -459,7 +459,11 @@ impl Writer {
     /// Opens the file, loads its index and writes `unsynced` again; returns the
     /// handle, the index and the count of durable commits.
     fn reopen(&self) -> Result<(Database, Index, u64)> {
-        let db = backend::open_database(&self.shared.path, self.shared.faults.as_ref())?;
+        let db = backend::open_database(
+            &self.shared.path,
+            self.shared.faults.as_ref(),
+            self.shared.cache_bytes,
+        )?;
         let index = tables::init(&db)?;
         if self.unsynced.is_empty() {
             let count = match self.interval {

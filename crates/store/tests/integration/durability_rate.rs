@@ -16,6 +16,7 @@ async fn rate(durability: Durability, writers: usize) -> f64 {
     let options = StoreOptions {
         durability,
         faults: None,
+        ..StoreOptions::default()
     };
     let store = Arc::new(EmbeddedStore::open_with(dir.path(), "bench", options).expect("open"));
     let started = Instant::now();

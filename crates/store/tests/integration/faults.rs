@@ -26,6 +26,7 @@ fn with_faults(switch: &FaultSwitch, durability: Durability) -> StoreOptions {
     StoreOptions {
         durability,
         faults: Some(switch.clone()),
+        ..StoreOptions::default()
     }
 }
 
@@ -746,6 +747,7 @@ async fn periodic_writes_are_readable_at_once_and_survive_a_reopen() {
     let options = StoreOptions {
         durability: periodic(Duration::from_secs(3600)),
         faults: None,
+        ..StoreOptions::default()
     };
     let store = EmbeddedStore::open_with(dir.path(), TENANT, options).expect("open periodic");
     let mut model = Model::default();
@@ -871,6 +873,7 @@ async fn fresh_periodic() -> (SharedStore, tempfile::TempDir) {
     let options = StoreOptions {
         durability: periodic(Duration::from_millis(20)),
         faults: None,
+        ..StoreOptions::default()
     };
     let store = EmbeddedStore::open_with(dir.path(), TENANT, options).expect("open store");
     (Arc::new(store) as SharedStore, dir)
@@ -895,6 +898,7 @@ mod persistence_periodic {
         let options = StoreOptions {
             durability: periodic(Duration::from_millis(20)),
             faults: None,
+            ..StoreOptions::default()
         };
         Arc::new(EmbeddedStore::open_with(&dir, TENANT, options).expect("open store"))
             as SharedStore
@@ -912,6 +916,7 @@ fn a_zero_interval_is_refused() {
     let options = StoreOptions {
         durability: periodic(Duration::ZERO),
         faults: None,
+        ..StoreOptions::default()
     };
     match EmbeddedStore::open_with(dir.path(), TENANT, options) {
         Err(StoreError::Invalid(e)) => assert_eq!(e.field.as_deref(), Some("durability.interval")),
