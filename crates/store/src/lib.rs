@@ -78,6 +78,26 @@ pub struct StoredEvent {
     pub attribution: Option<Attribution>,
 }
 
+impl StoredEvent {
+    /// `event` as stored at `seq` with the dense indices of its user and item.
+    /// An empty attribution is stored as none, so that every backend answers
+    /// the same for the same event.
+    pub fn from_event(seq: Seq, user: u32, item: u32, event: Event) -> Self {
+        Self {
+            seq,
+            user,
+            item,
+            event_type: event.event_type,
+            value: event.value,
+            timestamp: event.timestamp,
+            request_id: event.request_id,
+            scene: event.scene,
+            position: event.position,
+            attribution: event.attribution.filter(|a| !a.is_empty()),
+        }
+    }
+}
+
 /// The id maps of a store, as loaded at startup.
 #[derive(Debug, Default, Clone)]
 pub struct IdMaps {

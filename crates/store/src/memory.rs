@@ -89,18 +89,7 @@ impl State {
                         Item::placeholder(e.item_id.clone(), e.timestamp),
                     );
                 }
-                let stored = StoredEvent {
-                    seq: self.events.len() as Seq,
-                    user,
-                    item,
-                    event_type: e.event_type,
-                    value: e.value,
-                    timestamp: e.timestamp,
-                    request_id: e.request_id,
-                    scene: e.scene,
-                    position: e.position,
-                    attribution: e.attribution.filter(|a| !a.is_empty()),
-                };
+                let stored = StoredEvent::from_event(self.events.len() as Seq, user, item, e);
                 self.events.push(stored.clone());
                 stored
             })

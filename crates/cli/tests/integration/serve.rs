@@ -20,19 +20,7 @@ fn import_catalogue(tmp: &std::path::Path, data: &str) {
 }
 
 async fn start(data: &str) -> Server {
-    let port = free_port();
-    Server::start(
-        &[
-            "serve",
-            "--data-dir",
-            data,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-        port,
-        &[],
-    )
-    .await
+    Server::serve(data, free_port(), &[]).await
 }
 
 fn assert_recommendable_for_v1(ids: &[String]) {

@@ -22,18 +22,7 @@ struct Answer {
 }
 
 async fn start(data: &str, port: u16) -> Server {
-    Server::start(
-        &[
-            "serve",
-            "--data-dir",
-            data,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-        port,
-        &[("TEPHRA_TRAINING__ENABLED", "false")],
-    )
-    .await
+    Server::serve(data, port, &[("TEPHRA_TRAINING__ENABLED", "false")]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

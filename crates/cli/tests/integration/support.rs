@@ -103,6 +103,17 @@ impl Server {
         server
     }
 
+    /// `tephra serve` on `data`, listening on `port`, with extra settings.
+    pub async fn serve(data: &str, port: u16, env: &[(&str, &str)]) -> Server {
+        let listen = format!("127.0.0.1:{port}");
+        Server::start(
+            &["serve", "--data-dir", data, "--listen", &listen],
+            port,
+            env,
+        )
+        .await
+    }
+
     async fn wait_healthy(&mut self) {
         let client = reqwest::Client::new();
         let started = Instant::now();

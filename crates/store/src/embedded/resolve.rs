@@ -84,18 +84,12 @@ pub(crate) fn resolve_events(
                 .push((item, e.item_id.clone(), e.timestamp));
         }
         if let Some(first) = first_seq {
-            stored.push(StoredEvent {
-                seq: first + offset as u64,
+            stored.push(StoredEvent::from_event(
+                first + offset as u64,
                 user,
                 item,
-                event_type: e.event_type,
-                value: e.value,
-                timestamp: e.timestamp,
-                request_id: e.request_id,
-                scene: e.scene,
-                position: e.position,
-                attribution: e.attribution.filter(|a| !a.is_empty()),
-            });
+                e,
+            ));
         }
     }
     Ok((encoded, stored))

@@ -422,18 +422,12 @@ pub(super) async fn append_events(
 
     let mut stored = Vec::with_capacity(n);
     for (i, e) in events.into_iter().enumerate() {
-        stored.push(StoredEvent {
-            seq: u64::try_from(seqs[i]).unwrap_or_default(),
-            user: dense_index(user_indices[i], "a user")?,
-            item: dense_index(item_indices[i], "an item")?,
-            event_type: e.event_type,
-            value: e.value,
-            timestamp: e.timestamp,
-            request_id: e.request_id,
-            scene: e.scene,
-            position: e.position,
-            attribution: e.attribution.filter(|a| !a.is_empty()),
-        });
+        stored.push(StoredEvent::from_event(
+            u64::try_from(seqs[i]).unwrap_or_default(),
+            dense_index(user_indices[i], "a user")?,
+            dense_index(item_indices[i], "an item")?,
+            e,
+        ));
     }
     Ok(stored)
 }
